@@ -1,0 +1,5 @@
+//! anklet-core: the sans-IO heart of anklet-rs.
+#![warn(missing_docs, unreachable_pub)]
+
+pub mod config;
+pub mod secret;
