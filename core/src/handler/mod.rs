@@ -1,0 +1,480 @@
+//! The handler's state machine for one Mac host.
+//!
+//! [`HostHandler`] owns the host's VM slots, its one-pull-at-a-time lock, its view of local
+//! templates, and one lifecycle per claimed job. It is driven like quinn-proto's `Connection`:
+//!
+//! 1. feed it with [`HostHandler::handle_input`] (effect results, job status news, stop/drain)
+//!    and [`HostHandler::handle_timeout`] when the instant from [`HostHandler::poll_timeout`]
+//!    has come;
+//! 2. after each call, drain [`HostHandler::poll_effect`] until `None` and execute the effects;
+//! 3. report each effect's result back with [`Input::Result`] and its id.
+//!
+//! Nothing here reads a clock or touches the OS; the same machine runs in both daemons and in
+//! the simulator.
+
+mod effect;
+mod input;
+mod job;
+mod outbox;
+mod pull;
+mod settings;
+mod templates;
+
+pub use effect::{
+    Completion, Effect, ForgeCmd, HostStatus, Notice, Reason, RunnerCredentials, StoreCmd, VmCmd,
+};
+pub use input::{
+    ClaimedJob, DiskSpace, EffectResult, Failure, FailureClass, GithubJobStatus, Input, JobRef,
+    TemplateInfo, VmState,
+};
+pub use settings::{HandlerSettings, RunnerRegistration};
+pub use templates::{CachedTemplate, SpacePlan, TemplateCache};
+
+use crate::ids::{EffectId, HostId, JobId, TemplateId};
+use crate::time::Timestamp;
+use job::{Ctx, End, JobLifecycle};
+use outbox::{Outbox, Owner};
+use pull::PullTask;
+use std::collections::{BTreeMap, BTreeSet};
+
+/// Why the machine wants to be woken, for logs ("why did we wake?").
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum TimerKind {
+    /// An effect's deadline: no result came in time.
+    EffectDeadline(EffectId),
+    /// Claim again after an empty queue.
+    Claim,
+    /// Retry the template inventory.
+    Inventory,
+    /// Retry a pull after a backoff.
+    Pull,
+    /// Something a job's lifecycle waits for (lease renewal, registration deadline, checks).
+    Job(JobId),
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Mode {
+    Running,
+    Draining,
+    Stopping,
+    Stopped,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Claim {
+    Idle,
+    InFlight(EffectId),
+    WaitUntil(Timestamp),
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Inventory {
+    Loading(Option<EffectId>, Timestamp, u32),
+    Loaded,
+}
+
+/// The state machine of one handler host. See the module docs for how to drive it.
+#[derive(Debug)]
+pub struct HostHandler {
+    host: HostId,
+    settings: HandlerSettings,
+    now: Timestamp,
+    mode: Mode,
+    out: Outbox,
+    cache: TemplateCache,
+    inventory: Inventory,
+    claim: Claim,
+    jobs: BTreeMap<JobId, JobLifecycle>,
+    pull: Option<PullTask>,
+    status: Option<HostStatus>,
+}
+
+impl HostHandler {
+    /// Creates the machine; its first effect asks for the host's template inventory, and it
+    /// claims nothing until that arrives.
+    pub fn new(host: HostId, settings: HandlerSettings, now: Timestamp) -> Self {
+        let mut me = Self {
+            host,
+            settings,
+            now,
+            mode: Mode::Running,
+            out: Outbox::default(),
+            cache: TemplateCache::default(),
+            inventory: Inventory::Loading(None, now, 0),
+            claim: Claim::Idle,
+            jobs: BTreeMap::new(),
+            pull: None,
+            status: None,
+        };
+        me.pump();
+        me
+    }
+
+    /// Feeds one input at `now`.
+    pub fn handle_input(&mut self, now: Timestamp, input: Input) {
+        self.now = self.now.max(now);
+        match input {
+            Input::Result { id, result } => match self.out.accept(id) {
+                Some(owner) => self.dispatch(owner, id, result),
+                None => self.out.notice(Notice::IgnoredResult { id }),
+            },
+            Input::JobStatus { job, status } => {
+                let (mut ctx, jobs, _) = self.split();
+                if let Some(lc) = jobs.get_mut(&job) {
+                    lc.on_status(&mut ctx, status);
+                }
+            }
+            Input::QueueNotEmpty => {
+                if matches!(self.claim, Claim::WaitUntil(_)) {
+                    self.claim = Claim::Idle;
+                }
+            }
+            Input::Drain => {
+                if self.mode == Mode::Running {
+                    self.mode = Mode::Draining;
+                }
+            }
+            Input::Stop => {
+                if matches!(self.mode, Mode::Running | Mode::Draining) {
+                    self.mode = Mode::Stopping;
+                    let (mut ctx, jobs, _) = self.split();
+                    for lc in jobs.values_mut() {
+                        lc.stop(&mut ctx);
+                    }
+                }
+            }
+        }
+        self.pump();
+    }
+
+    /// Does what is due at `now`: effect deadlines, retries, lease renewals, checks.
+    pub fn handle_timeout(&mut self, now: Timestamp) {
+        self.now = self.now.max(now);
+        for (id, owner) in self.out.expire(self.now) {
+            let failure = Failure::new(FailureClass::TimedOut, "no result before the deadline");
+            self.dispatch(owner, id, EffectResult::Failed(failure));
+        }
+        if let Claim::WaitUntil(t) = self.claim
+            && t <= self.now
+        {
+            self.claim = Claim::Idle;
+        }
+        let (mut ctx, jobs, pull) = self.split();
+        if let Some(task) = pull {
+            task.on_timer(&mut ctx);
+        }
+        for lc in jobs.values_mut() {
+            lc.on_timer(&mut ctx);
+        }
+        self.pump();
+    }
+
+    /// The next effect to execute, in the order decided.
+    #[must_use]
+    pub fn poll_effect(&mut self) -> Option<Effect> {
+        self.out.pop()
+    }
+
+    /// The next instant [`HostHandler::handle_timeout`] must be called, and why.
+    #[must_use]
+    pub fn poll_timeout(&self) -> Option<(Timestamp, TimerKind)> {
+        let mut best: Option<(Timestamp, TimerKind)> = None;
+        let mut consider = |t: Timestamp, kind: TimerKind| {
+            if best.is_none_or(|(b, _)| t < b) {
+                best = Some((t, kind));
+            }
+        };
+        if let Some((t, id)) = self.out.next_deadline() {
+            consider(t, TimerKind::EffectDeadline(id));
+        }
+        if let Claim::WaitUntil(t) = self.claim {
+            consider(t, TimerKind::Claim);
+        }
+        if let Inventory::Loading(None, t, _) = self.inventory {
+            consider(t, TimerKind::Inventory);
+        }
+        if let Some(t) = self.pull.as_ref().and_then(PullTask::next_wakeup) {
+            consider(t, TimerKind::Pull);
+        }
+        for (id, lc) in &self.jobs {
+            if let Some(t) = lc.next_wakeup(&self.settings) {
+                consider(t, TimerKind::Job(*id));
+            }
+        }
+        best
+    }
+
+    /// Whether the machine has finished stopping or draining; the runtime may exit.
+    pub fn is_stopped(&self) -> bool {
+        self.mode == Mode::Stopped
+    }
+
+    /// Jobs this host holds right now, for status pages and tests.
+    pub fn jobs(&self) -> impl Iterator<Item = JobId> + '_ {
+        self.jobs.keys().copied()
+    }
+
+    /// The host's view of its templates.
+    pub fn templates(&self) -> &TemplateCache {
+        &self.cache
+    }
+
+    fn split(
+        &mut self,
+    ) -> (
+        Ctx<'_>,
+        &mut BTreeMap<JobId, JobLifecycle>,
+        &mut Option<PullTask>,
+    ) {
+        let ctx = Ctx {
+            now: self.now,
+            host: &self.host,
+            settings: &self.settings,
+            out: &mut self.out,
+            cache: &mut self.cache,
+        };
+        (ctx, &mut self.jobs, &mut self.pull)
+    }
+
+    fn dispatch(&mut self, owner: Owner, id: EffectId, result: EffectResult) {
+        match owner {
+            Owner::Inventory => self.on_inventory(result),
+            Owner::Claim => self.on_claimed(result),
+            Owner::Pull => {
+                let pinned = self.pinned();
+                let (mut ctx, _, pull) = self.split();
+                let outcome = match pull {
+                    Some(task) => task.on_result(&mut ctx, id, result, &pinned),
+                    None => None,
+                };
+                if let Some(outcome) = outcome {
+                    self.finish_pull(outcome);
+                }
+            }
+            Owner::Job(job) => {
+                let (mut ctx, jobs, _) = self.split();
+                match jobs.get_mut(&job) {
+                    Some(lc) => lc.on_result(&mut ctx, id, result),
+                    None => ctx.out.notice(Notice::IgnoredResult { id }),
+                }
+            }
+        }
+    }
+
+    fn on_inventory(&mut self, result: EffectResult) {
+        match result {
+            EffectResult::Inventory { templates, disk } => {
+                self.cache.load(&templates, disk);
+                self.inventory = Inventory::Loaded;
+            }
+            other => {
+                let tries = match self.inventory {
+                    Inventory::Loading(_, _, n) => n + 1,
+                    Inventory::Loaded => 1,
+                };
+                let delay = self
+                    .settings
+                    .cleanup_retry
+                    .delay_before(tries + 1)
+                    .unwrap_or_default();
+                self.out.notice(Notice::StepFailed {
+                    job: None,
+                    step: "inventory",
+                    detail: format!("{other:?}"),
+                });
+                self.inventory = Inventory::Loading(None, self.now + delay, tries);
+            }
+        }
+    }
+
+    fn on_claimed(&mut self, result: EffectResult) {
+        self.claim = Claim::Idle;
+        let job = match result {
+            EffectResult::Claimed(Some(job)) => job,
+            EffectResult::Claimed(None) => {
+                self.claim = Claim::WaitUntil(self.now + self.settings.idle_poll);
+                return;
+            }
+            other => {
+                self.out.notice(Notice::StepFailed {
+                    job: None,
+                    step: "claim",
+                    detail: format!("{other:?}"),
+                });
+                self.claim = Claim::WaitUntil(self.now + self.settings.idle_poll);
+                return;
+            }
+        };
+        let id = job.job.id;
+        if self.jobs.contains_key(&id) {
+            // The store handed over a job we already hold; one lifecycle per job, always.
+            self.out.notice(Notice::StepFailed {
+                job: Some(id),
+                step: "claim",
+                detail: "duplicate claim ignored".into(),
+            });
+            return;
+        }
+        self.out.notice(Notice::JobClaimed {
+            job: id,
+            attempt: job.attempt,
+        });
+        let accepted = self.settings.filter.accepts(&job.job.owner, &job.labels);
+        let stopping = self.mode != Mode::Running;
+        let (mut ctx, jobs, _) = self.split();
+        let lc = match accepted {
+            Ok(spec) if !stopping => JobLifecycle::new(job, spec, &mut ctx),
+            Ok(spec) => {
+                let end = End::Requeue {
+                    reason: Reason::HostStopping,
+                    count_attempt: false,
+                };
+                JobLifecycle::give_back(job, spec, end, &mut ctx)
+            }
+            Err(err) => {
+                ctx.out.notice(Notice::StepFailed {
+                    job: Some(id),
+                    step: "labels",
+                    detail: err.to_string(),
+                });
+                let spec = crate::labels::VmSpec {
+                    template: TemplateId(String::new()),
+                    tag: None,
+                };
+                let end = End::DeadLetter(Reason::Unservable);
+                JobLifecycle::give_back(job, spec, end, &mut ctx)
+            }
+        };
+        jobs.insert(id, lc);
+    }
+
+    /// Templates that must not be evicted: a VM of theirs may exist or is being cloned.
+    fn pinned(&self) -> BTreeSet<TemplateId> {
+        self.jobs
+            .values()
+            .filter(|lc| lc.holds_vm())
+            .map(|lc| lc.spec.template.clone())
+            .collect()
+    }
+
+    fn finish_pull(&mut self, outcome: pull::PullOutcome) {
+        let Some(task) = self.pull.take() else {
+            return;
+        };
+        let (mut ctx, jobs, _) = self.split();
+        for lc in jobs.values_mut() {
+            if lc.is_awaiting_template() && lc.spec == task.spec {
+                // "latest" that cannot be refreshed still runs from the local copy, if any.
+                let fallback = outcome.is_err()
+                    && task.spec.tag.is_none()
+                    && ctx.cache.has_any_tag(&task.spec.template);
+                lc.on_template(&mut ctx, if fallback { Ok(()) } else { outcome });
+            }
+        }
+    }
+
+    /// Moves everything forward that needs no input: inventory, template readiness, pulls,
+    /// claims, finished jobs, status.
+    fn pump(&mut self) {
+        if self.mode == Mode::Stopped {
+            return;
+        }
+        if let Inventory::Loading(None, t, n) = self.inventory
+            && t <= self.now
+        {
+            let op = self.out.vm(
+                Owner::Inventory,
+                self.now,
+                self.settings.github_timeout,
+                VmCmd::Inventory,
+            );
+            self.inventory = Inventory::Loading(Some(op), t, n);
+        }
+        self.pump_templates();
+        self.reap();
+        self.maybe_claim();
+        self.maybe_stop();
+        self.report_status();
+    }
+
+    fn pump_templates(&mut self) {
+        let (mut ctx, jobs, pull) = self.split();
+        for lc in jobs.values_mut() {
+            if lc.is_awaiting_template() && (ctx.cache.has(&lc.spec) || lc.template_fresh) {
+                lc.clone_vm(&mut ctx);
+            }
+        }
+        if pull.is_some() {
+            return;
+        }
+        // The oldest waiting job decides the next pull; never while a clone of that template
+        // is running, so a pull cannot swap the tag under a clone.
+        let next = jobs
+            .values()
+            .filter(|lc| lc.is_awaiting_template())
+            .min_by_key(|lc| (lc.claimed_at, lc.id()))
+            .map(|lc| lc.spec.clone());
+        if let Some(spec) = next {
+            let cloning = jobs
+                .values()
+                .any(|lc| lc.is_cloning() && lc.spec.template == spec.template);
+            if !cloning {
+                *pull = Some(PullTask::start(spec, &mut ctx));
+            }
+        }
+    }
+
+    fn reap(&mut self) {
+        let done: Vec<(JobId, String)> = self
+            .jobs
+            .iter()
+            .filter_map(|(id, lc)| lc.ended().map(|end| (*id, end.to_string())))
+            .collect();
+        for (job, end) in done {
+            self.jobs.remove(&job);
+            self.out.notice(Notice::JobEnded { job, end });
+        }
+    }
+
+    fn maybe_claim(&mut self) {
+        let ready = self.mode == Mode::Running
+            && self.inventory == Inventory::Loaded
+            && self.claim == Claim::Idle
+            && self.jobs.len() < self.settings.max_vms;
+        if !ready {
+            return;
+        }
+        let cmd = StoreCmd::Claim {
+            host: self.host.clone(),
+            filter: self.settings.filter.clone(),
+            lease: self.settings.lease,
+        };
+        let timeout = self.settings.store_timeout + self.settings.idle_poll;
+        let op = self.out.store(Owner::Claim, self.now, timeout, cmd);
+        self.claim = Claim::InFlight(op);
+    }
+
+    fn maybe_stop(&mut self) {
+        let quiet = self.jobs.is_empty() && !matches!(self.claim, Claim::InFlight(_));
+        if matches!(self.mode, Mode::Draining | Mode::Stopping) && quiet {
+            self.mode = Mode::Stopped;
+            self.pull = None;
+            self.out.notice(Notice::Stopped);
+        }
+    }
+
+    fn report_status(&mut self) {
+        let status = match self.mode {
+            Mode::Stopped => HostStatus::Stopped,
+            Mode::Stopping => HostStatus::Stopping,
+            Mode::Draining => HostStatus::Draining,
+            Mode::Running if self.pull.is_some() => HostStatus::Pulling,
+            Mode::Running if !self.jobs.is_empty() => HostStatus::InProgress,
+            Mode::Running => HostStatus::Idle,
+        };
+        if self.status != Some(status) {
+            self.status = Some(status);
+            self.out.notice(Notice::Status(status));
+        }
+    }
+}
