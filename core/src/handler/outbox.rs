@@ -22,6 +22,11 @@ pub(crate) enum Owner {
     Job(JobId),
 }
 
+/// Extra wait past an effect's own timeout before the machine declares it lost. Runtimes enforce
+/// `timeout` themselves (killing the process group) and report `TimedOut`; the grace makes sure
+/// their report, not a guess, normally decides, so a clone is known dead before its VM is deleted.
+pub(crate) const EFFECT_GRACE: Duration = Duration::from_secs(5);
+
 #[derive(Debug)]
 pub(crate) struct Awaited {
     pub(crate) owner: Owner,
@@ -39,7 +44,7 @@ impl Outbox {
     fn allocate(&mut self, owner: Owner, now: Timestamp, timeout: Duration) -> EffectId {
         self.next_id += 1;
         let id = EffectId(self.next_id);
-        let deadline = now + timeout;
+        let deadline = now + timeout + EFFECT_GRACE;
         self.awaited.insert(id, Awaited { owner, deadline });
         id
     }
