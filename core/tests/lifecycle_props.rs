@@ -215,11 +215,11 @@ impl Driver {
         match e {
             Effect::Store { cmd, .. } => match cmd {
                 StoreCmd::Claim { .. } => {
-                    if n % 3 == 0 {
+                    if n.is_multiple_of(3) {
                         EffectResult::Claimed(None)
                     } else {
                         // Mostly fresh jobs, sometimes one we already hold (a store bug to survive).
-                        let id = if n % 7 == 0 {
+                        let id = if n.is_multiple_of(7) {
                             u64::from(n % 6)
                         } else {
                             self.next_job_in_queue += 1;
@@ -240,7 +240,7 @@ impl Driver {
                         }))
                     }
                 }
-                _ if n % 9 == 0 => EffectResult::LeaseLost,
+                _ if n.is_multiple_of(9) => EffectResult::LeaseLost,
                 _ => EffectResult::Stored,
             },
             Effect::Vm { cmd, .. } => match cmd {
@@ -262,7 +262,7 @@ impl Driver {
                     tag: spec.tag.clone(),
                     size_bytes: 30 * GB,
                 },
-                VmCmd::InspectVm { .. } => EffectResult::VmState(if n % 5 == 0 {
+                VmCmd::InspectVm { .. } => EffectResult::VmState(if n.is_multiple_of(5) {
                     VmState::Missing
                 } else {
                     VmState::Running
