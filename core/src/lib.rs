@@ -17,6 +17,7 @@ pub mod config;
 pub mod handler;
 pub mod ids;
 pub mod labels;
+pub mod queue;
 pub mod retry;
 pub mod secret;
 pub mod time;

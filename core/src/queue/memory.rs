@@ -1,0 +1,554 @@
+//! The in-memory store: the reference implementation of the queue semantics, used by the
+//! simulator and by tests, and the model other stores are checked against.
+
+use super::ops::{
+    EnqueueOutcome, Finished, HostInfo, JobQueue, JobSummary, LeaseLost, NotInDeadLetter,
+    QueueListing, QueueSettings, Reaped, Requeued, StatusOutcome,
+};
+use super::record::{JobRecord, JobStatus, Lease, NewJob, Place, REASON_LEASE_EXPIRED};
+use crate::handler::{Completion, EffectResult, GithubJobStatus, StoreCmd};
+use crate::ids::{HostId, JobId};
+use crate::labels::ClaimFilter;
+use crate::time::Timestamp;
+use std::collections::{BTreeMap, BTreeSet};
+use std::convert::Infallible;
+use std::time::Duration;
+
+/// A host's last heartbeat.
+#[derive(Clone, Debug, PartialEq, Eq)]
+struct Heartbeat {
+    at: Timestamp,
+    payload: String,
+}
+
+/// The queue held in ordered maps, so every answer is deterministic. Each method is one atomic
+/// operation of [`JobQueue`]; the inherent methods return the semantic answer directly (this
+/// store cannot fail), the trait wraps them in `Ok`.
+#[derive(Clone, Debug, Default)]
+pub struct MemoryQueue {
+    settings: QueueSettings,
+    jobs: BTreeMap<JobId, JobRecord>,
+    finished: BTreeMap<JobId, Finished>,
+    /// `finished` ordered by (when, id), to forget the oldest first.
+    finished_order: BTreeSet<(Timestamp, JobId)>,
+    hosts: BTreeMap<HostId, Heartbeat>,
+}
+
+impl MemoryQueue {
+    /// An empty queue with these settings.
+    pub fn new(settings: QueueSettings) -> Self {
+        Self {
+            settings,
+            ..Self::default()
+        }
+    }
+
+    /// The queue's settings.
+    pub fn settings(&self) -> &QueueSettings {
+        &self.settings
+    }
+
+    /// Executes a handler store effect (see [`super::execute`]); the simulator drives the
+    /// handler's effects straight into this.
+    pub fn execute(&mut self, now: Timestamp, cmd: &StoreCmd) -> EffectResult {
+        match super::ops::execute(self, now, cmd) {
+            Ok(r) => r,
+            Err(never) => match never {},
+        }
+    }
+
+    /// See [`JobQueue::enqueue`].
+    pub fn enqueue(&mut self, now: Timestamp, job: NewJob) -> EnqueueOutcome {
+        if self.jobs.contains_key(&job.id) || self.finished.contains_key(&job.id) {
+            return EnqueueOutcome::AlreadyKnown;
+        }
+        self.jobs.insert(job.id, JobRecord::new(job, now));
+        EnqueueOutcome::Enqueued
+    }
+
+    /// See [`JobQueue::job_status`].
+    pub fn job_status(
+        &mut self,
+        now: Timestamp,
+        job: JobId,
+        status: &GithubJobStatus,
+    ) -> StatusOutcome {
+        let news = JobStatus::from(status);
+        let Some(record) = self.jobs.get_mut(&job) else {
+            if let JobStatus::Completed { conclusion } = &news
+                && !self.finished.contains_key(&job)
+            {
+                self.remember(job, now, github_completed(conclusion.as_deref()));
+            }
+            return StatusOutcome::Unknown;
+        };
+        if news.rank() <= record.status.rank() {
+            return StatusOutcome::Stale;
+        }
+        record.status = news.clone();
+        record.updated_at = now;
+        match (&record.place, &news) {
+            (Place::Queued, JobStatus::Completed { conclusion }) => {
+                let how = github_completed(conclusion.as_deref());
+                self.jobs.remove(&job);
+                self.remember(job, now, how);
+                StatusOutcome::Removed
+            }
+            _ => StatusOutcome::Recorded,
+        }
+    }
+
+    /// See [`JobQueue::claim`].
+    pub fn claim(
+        &mut self,
+        now: Timestamp,
+        host: &HostId,
+        filter: &ClaimFilter,
+        lease: Duration,
+    ) -> Option<JobRecord> {
+        let id = self
+            .jobs
+            .values()
+            .filter(|r| {
+                r.place == Place::Queued
+                    && r.ready_at <= now
+                    && filter.accepts(&r.owner, &r.labels).is_ok()
+            })
+            .min_by_key(|r| r.order_key())
+            .map(|r| r.id)?;
+        let record = self.jobs.get_mut(&id)?;
+        record.place = Place::Claimed {
+            lease: Lease {
+                host: host.clone(),
+                claimed_at: now,
+                expires_at: now + lease,
+            },
+        };
+        record.attempts = record.attempts.saturating_add(1);
+        record.last_claimed_at = Some(now);
+        record.updated_at = now;
+        Some(record.clone())
+    }
+
+    /// The record `host` holds a live lease on, or `LeaseLost`.
+    fn held(
+        &mut self,
+        now: Timestamp,
+        job: JobId,
+        host: &HostId,
+    ) -> Result<&mut JobRecord, LeaseLost> {
+        match self.jobs.get_mut(&job) {
+            Some(r) if r.is_held_by(host, now) => Ok(r),
+            _ => Err(LeaseLost {
+                job,
+                host: host.clone(),
+            }),
+        }
+    }
+
+    /// See [`JobQueue::renew_lease`].
+    pub fn renew_lease(
+        &mut self,
+        now: Timestamp,
+        job: JobId,
+        host: &HostId,
+        lease: Duration,
+    ) -> Result<Timestamp, LeaseLost> {
+        let record = self.held(now, job, host)?;
+        let expires_at = now + lease;
+        if let Place::Claimed { lease } = &mut record.place {
+            lease.expires_at = expires_at;
+        }
+        record.updated_at = now;
+        Ok(expires_at)
+    }
+
+    /// See [`JobQueue::complete`].
+    pub fn complete(
+        &mut self,
+        now: Timestamp,
+        job: JobId,
+        host: &HostId,
+        outcome: &Completion,
+    ) -> Result<(), LeaseLost> {
+        self.held(now, job, host)?;
+        self.jobs.remove(&job);
+        self.remember(job, now, outcome.to_string());
+        Ok(())
+    }
+
+    /// See [`JobQueue::requeue`].
+    pub fn requeue(
+        &mut self,
+        now: Timestamp,
+        job: JobId,
+        host: &HostId,
+        reason: &str,
+        count_attempt: bool,
+        delay: Duration,
+    ) -> Result<Requeued, LeaseLost> {
+        let max_attempts = self.settings.max_attempts;
+        let record = self.held(now, job, host)?;
+        Ok(return_to_queue(
+            record,
+            now,
+            reason,
+            host,
+            count_attempt,
+            delay,
+            max_attempts,
+        ))
+    }
+
+    /// See [`JobQueue::dead_letter`].
+    pub fn dead_letter(
+        &mut self,
+        now: Timestamp,
+        job: JobId,
+        host: &HostId,
+        reason: &str,
+    ) -> Result<(), LeaseLost> {
+        let record = self.held(now, job, host)?;
+        record.place = Place::Dead { since: now };
+        record.note(now, reason, Some(host));
+        Ok(())
+    }
+
+    /// See [`JobQueue::reap_expired`].
+    pub fn reap_expired(&mut self, now: Timestamp) -> Vec<Reaped> {
+        let max_attempts = self.settings.max_attempts;
+        let delay = self.settings.reap_delay;
+        let mut reaped = Vec::new();
+        for record in self.jobs.values_mut() {
+            let Some(lease) = record.lease() else {
+                continue;
+            };
+            if lease.is_live(now) {
+                continue;
+            }
+            let host = lease.host.clone();
+            let outcome = return_to_queue(
+                record,
+                now,
+                REASON_LEASE_EXPIRED,
+                &host,
+                true,
+                delay,
+                max_attempts,
+            );
+            reaped.push(Reaped {
+                job: record.id,
+                host,
+                outcome,
+            });
+        }
+        reaped
+    }
+
+    /// See [`JobQueue::get`].
+    pub fn get(&self, job: JobId) -> Option<&JobRecord> {
+        self.jobs.get(&job)
+    }
+
+    /// See [`JobQueue::finished`].
+    pub fn finished(&self, job: JobId) -> Option<&Finished> {
+        self.finished.get(&job)
+    }
+
+    /// Every record held (queued, claimed, dead), by job id.
+    pub fn records(&self) -> impl Iterator<Item = &JobRecord> {
+        self.jobs.values()
+    }
+
+    /// See [`JobQueue::list`].
+    pub fn list(&self, now: Timestamp) -> QueueListing {
+        let mut queued: Vec<&JobRecord> = Vec::new();
+        let mut claimed: Vec<(&Lease, &JobRecord)> = Vec::new();
+        let mut dead: Vec<(Timestamp, &JobRecord)> = Vec::new();
+        for r in self.jobs.values() {
+            match &r.place {
+                Place::Queued => queued.push(r),
+                Place::Claimed { lease } => claimed.push((lease, r)),
+                Place::Dead { since } => dead.push((*since, r)),
+            }
+        }
+        queued.sort_by_key(|r| r.order_key());
+        claimed.sort_by_key(|(l, r)| (l.claimed_at, r.id));
+        dead.sort_by_key(|(since, r)| (*since, r.id));
+        QueueListing {
+            queued: queued.into_iter().map(|r| JobSummary::of(r, now)).collect(),
+            claimed: claimed
+                .into_iter()
+                .map(|(_, r)| JobSummary::of(r, now))
+                .collect(),
+            dead: dead
+                .into_iter()
+                .map(|(_, r)| JobSummary::of(r, now))
+                .collect(),
+        }
+    }
+
+    /// See [`JobQueue::list_dead`].
+    pub fn list_dead(&self) -> Vec<JobRecord> {
+        let mut dead: Vec<(Timestamp, &JobRecord)> = self
+            .jobs
+            .values()
+            .filter_map(|r| match r.place {
+                Place::Dead { since } => Some((since, r)),
+                _ => None,
+            })
+            .collect();
+        dead.sort_by_key(|(since, r)| (*since, r.id));
+        dead.into_iter().map(|(_, r)| r.clone()).collect()
+    }
+
+    /// See [`JobQueue::requeue_from_dead_letter`].
+    pub fn requeue_from_dead_letter(
+        &mut self,
+        now: Timestamp,
+        job: JobId,
+        reason: &str,
+    ) -> Result<(), NotInDeadLetter> {
+        match self.jobs.get_mut(&job) {
+            Some(r) if matches!(r.place, Place::Dead { .. }) => {
+                r.place = Place::Queued;
+                r.attempts = 0;
+                r.uncounted = 0;
+                r.ready_at = now;
+                r.note(now, reason, None);
+                Ok(())
+            }
+            _ => Err(NotInDeadLetter(job)),
+        }
+    }
+
+    /// See [`JobQueue::remove_dead`].
+    pub fn remove_dead(
+        &mut self,
+        now: Timestamp,
+        job: JobId,
+    ) -> Result<JobRecord, NotInDeadLetter> {
+        match self.jobs.get(&job) {
+            Some(r) if matches!(r.place, Place::Dead { .. }) => {}
+            _ => return Err(NotInDeadLetter(job)),
+        }
+        let record = self.jobs.remove(&job).ok_or(NotInDeadLetter(job))?;
+        self.remember(job, now, "removed_from_dead_letter".to_owned());
+        Ok(record)
+    }
+
+    /// See [`JobQueue::heartbeat`].
+    pub fn heartbeat(&mut self, now: Timestamp, host: &HostId, payload: &str) {
+        self.hosts.insert(
+            host.clone(),
+            Heartbeat {
+                at: now,
+                payload: payload.to_owned(),
+            },
+        );
+    }
+
+    /// See [`JobQueue::list_hosts`].
+    pub fn list_hosts(&self, now: Timestamp, stale_after: Duration) -> Vec<HostInfo> {
+        self.hosts
+            .iter()
+            .map(|(host, hb)| {
+                let age = now.saturating_since(hb.at);
+                HostInfo {
+                    host: host.clone(),
+                    last_seen: hb.at,
+                    age,
+                    stale: age > stale_after,
+                    payload: hb.payload.clone(),
+                }
+            })
+            .collect()
+    }
+
+    /// Remembers a removed job, forgetting the oldest beyond `finished_capacity`.
+    fn remember(&mut self, job: JobId, now: Timestamp, how: String) {
+        if self.settings.finished_capacity == 0 {
+            return;
+        }
+        if let Some(old) = self.finished.insert(job, Finished { at: now, how }) {
+            self.finished_order.remove(&(old.at, job));
+        }
+        self.finished_order.insert((now, job));
+        while self.finished.len() > self.settings.finished_capacity {
+            let Some((at, id)) = self.finished_order.pop_first() else {
+                break;
+            };
+            let _ = at;
+            self.finished.remove(&id);
+        }
+    }
+}
+
+/// The one rule for a job leaving a host without finishing (requeue or lapsed lease): a counted
+/// end that used up `max_attempts` counted claims goes to the dead letter, anything else back to
+/// the queue after `delay`. The reason is appended either way.
+fn return_to_queue(
+    record: &mut JobRecord,
+    now: Timestamp,
+    reason: &str,
+    host: &HostId,
+    count_attempt: bool,
+    delay: Duration,
+    max_attempts: u32,
+) -> Requeued {
+    if !count_attempt {
+        record.uncounted = record.uncounted.saturating_add(1).min(record.attempts);
+    }
+    record.note(now, reason, Some(host));
+    if count_attempt && record.counted_attempts() >= max_attempts {
+        record.place = Place::Dead { since: now };
+        return Requeued::DeadLettered;
+    }
+    let ready_at = now + delay;
+    record.place = Place::Queued;
+    record.ready_at = ready_at;
+    Requeued::Queued { ready_at }
+}
+
+/// The `how` of a job GitHub finished while it sat unclaimed.
+fn github_completed(conclusion: Option<&str>) -> String {
+    format!("github_completed({})", conclusion.unwrap_or("none"))
+}
+
+impl JobQueue for MemoryQueue {
+    type Error = Infallible;
+
+    fn settings(&self) -> &QueueSettings {
+        &self.settings
+    }
+
+    fn enqueue(&mut self, now: Timestamp, job: NewJob) -> Result<EnqueueOutcome, Infallible> {
+        Ok(MemoryQueue::enqueue(self, now, job))
+    }
+
+    fn job_status(
+        &mut self,
+        now: Timestamp,
+        job: JobId,
+        status: &GithubJobStatus,
+    ) -> Result<StatusOutcome, Infallible> {
+        Ok(MemoryQueue::job_status(self, now, job, status))
+    }
+
+    fn claim(
+        &mut self,
+        now: Timestamp,
+        host: &HostId,
+        filter: &ClaimFilter,
+        lease: Duration,
+    ) -> Result<Option<JobRecord>, Infallible> {
+        Ok(MemoryQueue::claim(self, now, host, filter, lease))
+    }
+
+    fn renew_lease(
+        &mut self,
+        now: Timestamp,
+        job: JobId,
+        host: &HostId,
+        lease: Duration,
+    ) -> Result<Result<Timestamp, LeaseLost>, Infallible> {
+        Ok(MemoryQueue::renew_lease(self, now, job, host, lease))
+    }
+
+    fn complete(
+        &mut self,
+        now: Timestamp,
+        job: JobId,
+        host: &HostId,
+        outcome: &Completion,
+    ) -> Result<Result<(), LeaseLost>, Infallible> {
+        Ok(MemoryQueue::complete(self, now, job, host, outcome))
+    }
+
+    fn requeue(
+        &mut self,
+        now: Timestamp,
+        job: JobId,
+        host: &HostId,
+        reason: &str,
+        count_attempt: bool,
+        delay: Duration,
+    ) -> Result<Result<Requeued, LeaseLost>, Infallible> {
+        Ok(MemoryQueue::requeue(
+            self,
+            now,
+            job,
+            host,
+            reason,
+            count_attempt,
+            delay,
+        ))
+    }
+
+    fn dead_letter(
+        &mut self,
+        now: Timestamp,
+        job: JobId,
+        host: &HostId,
+        reason: &str,
+    ) -> Result<Result<(), LeaseLost>, Infallible> {
+        Ok(MemoryQueue::dead_letter(self, now, job, host, reason))
+    }
+
+    fn reap_expired(&mut self, now: Timestamp) -> Result<Vec<Reaped>, Infallible> {
+        Ok(MemoryQueue::reap_expired(self, now))
+    }
+
+    fn get(&self, job: JobId) -> Result<Option<JobRecord>, Infallible> {
+        Ok(MemoryQueue::get(self, job).cloned())
+    }
+
+    fn finished(&self, job: JobId) -> Result<Option<Finished>, Infallible> {
+        Ok(MemoryQueue::finished(self, job).cloned())
+    }
+
+    fn list(&self, now: Timestamp) -> Result<QueueListing, Infallible> {
+        Ok(MemoryQueue::list(self, now))
+    }
+
+    fn list_dead(&self) -> Result<Vec<JobRecord>, Infallible> {
+        Ok(MemoryQueue::list_dead(self))
+    }
+
+    fn requeue_from_dead_letter(
+        &mut self,
+        now: Timestamp,
+        job: JobId,
+        reason: &str,
+    ) -> Result<Result<(), NotInDeadLetter>, Infallible> {
+        Ok(MemoryQueue::requeue_from_dead_letter(
+            self, now, job, reason,
+        ))
+    }
+
+    fn remove_dead(
+        &mut self,
+        now: Timestamp,
+        job: JobId,
+    ) -> Result<Result<JobRecord, NotInDeadLetter>, Infallible> {
+        Ok(MemoryQueue::remove_dead(self, now, job))
+    }
+
+    fn heartbeat(
+        &mut self,
+        now: Timestamp,
+        host: &HostId,
+        payload: &str,
+    ) -> Result<(), Infallible> {
+        MemoryQueue::heartbeat(self, now, host, payload);
+        Ok(())
+    }
+
+    fn list_hosts(
+        &self,
+        now: Timestamp,
+        stale_after: Duration,
+    ) -> Result<Vec<HostInfo>, Infallible> {
+        Ok(MemoryQueue::list_hosts(self, now, stale_after))
+    }
+}

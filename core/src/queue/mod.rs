@@ -1,0 +1,62 @@
+//! The job queue's semantics, defined once: every store (this in-memory one, the Redis store,
+//! the embedded store) implements [`JobQueue`] and is checked by the same [`conformance`] suite.
+//!
+//! Anklet's queue is a set of Redis lists claimed with `LRANGE` + `LREM` (two hosts can take
+//! the same job), has no lease (a dead host strands its job), no dead letter and puts returned
+//! jobs at the head of the line (see `anklet-spec.md` §2.1, §7.1, §7.2, §7.11). Here:
+//!
+//! - **Records.** A job is one [`JobRecord`] keyed by GitHub's job id, in exactly one
+//!   [`Place`]: queued, claimed (under a [`Lease`]) or dead. Stores persist it as JSON
+//!   ([`JobRecord::encode`]); bytes that fail [`JobRecord::decode`] never panic a store: it
+//!   puts a placeholder ([`JobRecord::corrupt`]) in the dead letter with reason
+//!   [`REASON_CORRUPT_RECORD`], keeping the raw text for the operator.
+//! - **Enqueue** is idempotent on the job id: a duplicate delivery, a redelivery or a
+//!   reconciliation of a job that is queued, claimed, dead or *recently finished* adds nothing
+//!   and answers [`EnqueueOutcome::AlreadyKnown`]. "Recently finished" is a bounded memory of
+//!   removed job ids ([`QueueSettings::finished_capacity`], oldest forgotten first): without it
+//!   a `queued` webhook redelivered after the job ran would run it again.
+//! - **Status news** only moves forward (queued → in_progress → completed); stale news is
+//!   ignored. A queued, unclaimed job that GitHub completed or cancelled is removed; news for a
+//!   claimed or dead job is recorded on its record (the claimer reads it) without removing it.
+//!   Completed news for an unknown job is remembered as finished, so a `queued` event that
+//!   arrives late does not enqueue a job that is over.
+//! - **Claim order.** A claim takes, atomically, among queued jobs whose `ready_at` has passed
+//!   and that the host's [`ClaimFilter`](crate::labels::ClaimFilter) accepts, the one with the
+//!   smallest `(enqueued_at, job id)`. A requeued job keeps its original `enqueued_at`: once its
+//!   requeue delay is over it is served in its original place in line, before jobs GitHub
+//!   queued after it, because its user has been waiting since then (Anklet instead pushes it to
+//!   the head at once, and a plain ready-time FIFO would send it behind every job that arrived
+//!   during its first try). A job that keeps failing cannot hog the head: each counted requeue
+//!   carries the handler's backoff delay and `max_attempts` sends it to the dead letter.
+//! - **Leases.** A claim takes a lease until `now + lease` and counts an attempt
+//!   (`attempts` = claims so far, this one included). A lease is live while
+//!   `now < expires_at`. `renew_lease`, `complete`, `requeue` and `dead_letter` by a host that
+//!   does not hold a live lease answer [`LeaseLost`] and change nothing, whether or not the
+//!   reaper has run yet.
+//! - **Requeue** puts the job back with `ready_at = now + delay` and the reason appended to its
+//!   history. An uncounted requeue (host trouble, such as a stop) gives the attempt back by
+//!   counting it in `uncounted`, so `attempts` itself never decreases. A counted requeue when
+//!   the job has used `max_attempts` counted claims dead-letters it instead, history kept.
+//! - **Reaper.** [`JobQueue::reap_expired`] treats every lapsed lease as a counted requeue with
+//!   reason [`REASON_LEASE_EXPIRED`] (or a dead letter over the limit). Any live node may run it.
+//! - **Dead letter.** Listed, inspected, requeued by an operator (attempts reset to zero, reason
+//!   appended) or removed (remembered as finished).
+//! - **Hosts** send heartbeats with an opaque payload; listing marks those silent for longer
+//!   than the caller's `stale_after` (Anklet's `last_update`).
+//!
+//! Time is always a parameter: the store's single clock. The queue never reads a clock.
+
+pub mod conformance;
+mod memory;
+mod ops;
+mod record;
+
+pub use memory::MemoryQueue;
+pub use ops::{
+    EnqueueOutcome, Finished, HostInfo, JobQueue, JobSummary, LeaseLost, NotInDeadLetter,
+    QueueListing, QueueSettings, Reaped, Requeued, StatusOutcome, execute,
+};
+pub use record::{
+    DecodeError, EncodeError, JobRecord, JobStatus, Lease, NewJob, Place, REASON_CORRUPT_RECORD,
+    REASON_LEASE_EXPIRED, RECORD_SCHEMA, ReasonEntry,
+};
