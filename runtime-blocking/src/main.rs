@@ -1,1 +1,8 @@
-fn main() {}
+//! `anklet-lite`: the blocking, std-threads daemon. For now only the command line and
+//! `check-config` exist.
+
+mod cli;
+
+fn main() -> std::process::ExitCode {
+    cli::run()
+}
