@@ -44,6 +44,7 @@ conformance_tests!(
     dead_letter_after_max_attempts,
     dead_letter_by_holder,
     requeue_from_dead_letter,
+    completed_job_is_dropped_not_requeued,
     finished_memory_is_bounded,
     heartbeats_mark_stale_hosts,
     listing_has_ages,

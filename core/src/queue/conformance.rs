@@ -118,6 +118,10 @@ pub fn checks<Q: JobQueue>() -> Vec<(&'static str, Check<Q>)> {
         ("dead_letter_by_holder", dead_letter_by_holder::<Q>),
         ("requeue_from_dead_letter", requeue_from_dead_letter::<Q>),
         (
+            "completed_job_is_dropped_not_requeued",
+            completed_job_is_dropped_not_requeued::<Q>,
+        ),
+        (
             "finished_memory_is_bounded",
             finished_memory_is_bounded::<Q>,
         ),
@@ -669,6 +673,50 @@ pub fn requeue_from_dead_letter<Q: JobQueue>(
     );
     let r = io(q.remove_dead(t(8), JobId(1)))?;
     ensure!(C, r.is_err(), "removed a claimed job: {r:?}");
+    Ok(())
+}
+
+/// A job GitHub completed while it was claimed or dead is dropped, not queued again, by a
+/// requeue, by the reaper and by a requeue from the dead letter.
+pub fn completed_job_is_dropped_not_requeued<Q: JobQueue>(
+    make: &mut dyn FnMut(QueueSettings) -> Q,
+) -> Result<(), Violation> {
+    const C: &str = "completed_job_is_dropped_not_requeued";
+    let mut q = make(QueueSettings::default());
+    let a = host("a");
+    let done = GithubJobStatus::Completed {
+        conclusion: Some("cancelled".to_owned()),
+    };
+    for id in 1..=3 {
+        io(q.enqueue(t(0), sample_job(id, "acme", Some("t1"))))?;
+        io(q.claim(t(0), &a, &any(), 10 * SEC))?;
+        io(q.job_status(t(1), JobId(id), &done))?;
+    }
+    let r = io(q.requeue(t(2), JobId(1), &a, "vm_died_before_job", true, SEC))?;
+    ensure!(C, r == Ok(Requeued::Dropped), "requeue gave {r:?}");
+    ok(C, io(q.dead_letter(t(2), JobId(2), &a, "pull_failed"))?)?;
+    let reaped = io(q.reap_expired(t(10_000)))?;
+    ensure!(
+        C,
+        reaped.len() == 1 && reaped[0].job == JobId(3) && reaped[0].outcome == Requeued::Dropped,
+        "reaped {reaped:?}"
+    );
+    let r = io(q.requeue_from_dead_letter(t(11_000), JobId(2), "operator_retry"))?;
+    ensure!(
+        C,
+        r == Ok(Requeued::Dropped),
+        "requeue from dead letter gave {r:?}"
+    );
+    for id in 1..=3 {
+        ensure!(C, io(q.get(JobId(id)))?.is_none(), "job {id} still stored");
+        let f = io(q.finished(JobId(id)))?;
+        ensure!(
+            C,
+            f.as_ref()
+                .is_some_and(|f| f.how == "github_completed(cancelled)"),
+            "job {id} remembered as {f:?}"
+        );
+    }
     Ok(())
 }
 
@@ -1227,7 +1275,9 @@ impl<Q: JobQueue> Harness<Q> {
                     } else {
                         b.counted_attempts().saturating_sub(1)
                     };
-                    let want = if *counted && used >= max {
+                    let want = if b.status.is_completed() {
+                        Requeued::Dropped
+                    } else if *counted && used >= max {
                         Requeued::DeadLettered
                     } else {
                         Requeued::Queued {
@@ -1236,6 +1286,10 @@ impl<Q: JobQueue> Harness<Q> {
                     };
                     ensure!(C, r == Ok(want), "requeue of {b:?} gave {r:?}");
                     self.ledger.held.remove(&id);
+                    if want == Requeued::Dropped {
+                        self.ledger.gone.insert(id);
+                        self.ledger.finished.insert(id);
+                    }
                 }
             }
             Op::DeadLetter { job, host: p } => {
@@ -1272,6 +1326,20 @@ impl<Q: JobQueue> Harness<Q> {
                 );
                 for r in &reaped {
                     self.ledger.held.remove(&r.job);
+                    let completed = listing
+                        .claimed
+                        .iter()
+                        .any(|s| s.id == r.job && s.status.is_completed());
+                    ensure!(
+                        C,
+                        completed == (r.outcome == Requeued::Dropped),
+                        "reaped {r:?}, GitHub completed: {completed}"
+                    );
+                    if completed {
+                        self.ledger.gone.insert(r.job);
+                        self.ledger.finished.insert(r.job);
+                        continue;
+                    }
                     let rec = io(self.q.get(r.job))?;
                     ensure!(
                         C,
@@ -1298,7 +1366,15 @@ impl<Q: JobQueue> Harness<Q> {
                     r.is_ok() == dead,
                     "requeue from dead letter of {before:?}: {r:?}"
                 );
-                if dead {
+                if let Some(b) = before.as_ref().filter(|_| dead) {
+                    let want = if b.status.is_completed() {
+                        self.ledger.gone.insert(id);
+                        self.ledger.finished.insert(id);
+                        Requeued::Dropped
+                    } else {
+                        Requeued::Queued { ready_at: now }
+                    };
+                    ensure!(C, r == Ok(want), "requeue from dead letter of {b:?}: {r:?}");
                     reset = Some(id);
                 } else {
                     ensure!(
@@ -1431,12 +1507,15 @@ impl<Q: JobQueue> Harness<Q> {
                 r.attempts
             );
             match &r.place {
-                Place::Queued => ensure!(
-                    "attempts",
-                    r.counted_attempts() < max.max(1),
-                    "queued {id} used {} of {max} attempts",
-                    r.counted_attempts()
-                ),
+                Place::Queued => {
+                    ensure!(
+                        "attempts",
+                        r.counted_attempts() < max.max(1),
+                        "queued {id} used {} of {max} attempts",
+                        r.counted_attempts()
+                    );
+                    ensure!("completed", !r.status.is_completed(), "queued {r:?}");
+                }
                 Place::Claimed { lease } => {
                     ensure!("attempts", r.attempts >= 1, "claimed {id} with no attempt");
                     ensure!(

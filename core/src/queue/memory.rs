@@ -189,7 +189,7 @@ impl MemoryQueue {
     ) -> Result<Requeued, LeaseLost> {
         let max_attempts = self.settings.max_attempts;
         let record = self.held(now, job, host)?;
-        Ok(return_to_queue(
+        let outcome = return_to_queue(
             record,
             now,
             reason,
@@ -197,7 +197,9 @@ impl MemoryQueue {
             count_attempt,
             delay,
             max_attempts,
-        ))
+        );
+        self.drop_if_completed(now, job, outcome);
+        Ok(outcome)
     }
 
     /// See [`JobQueue::dead_letter`].
@@ -242,7 +244,24 @@ impl MemoryQueue {
                 outcome,
             });
         }
+        for r in &reaped {
+            self.drop_if_completed(now, r.job, r.outcome);
+        }
         reaped
+    }
+
+    /// Finishes the removal of a job [`return_to_queue`] answered `Dropped` for.
+    fn drop_if_completed(&mut self, now: Timestamp, job: JobId, outcome: Requeued) {
+        if outcome != Requeued::Dropped {
+            return;
+        }
+        if let Some(r) = self.jobs.remove(&job) {
+            let how = match &r.status {
+                JobStatus::Completed { conclusion } => github_completed(conclusion.as_deref()),
+                _ => "dropped".to_owned(),
+            };
+            self.remember(job, now, how);
+        }
     }
 
     /// See [`JobQueue::get`].
@@ -308,18 +327,24 @@ impl MemoryQueue {
         now: Timestamp,
         job: JobId,
         reason: &str,
-    ) -> Result<(), NotInDeadLetter> {
-        match self.jobs.get_mut(&job) {
+    ) -> Result<Requeued, NotInDeadLetter> {
+        let outcome = match self.jobs.get_mut(&job) {
             Some(r) if matches!(r.place, Place::Dead { .. }) => {
-                r.place = Place::Queued;
-                r.attempts = 0;
-                r.uncounted = 0;
-                r.ready_at = now;
                 r.note(now, reason, None);
-                Ok(())
+                if r.status.is_completed() {
+                    Requeued::Dropped
+                } else {
+                    r.place = Place::Queued;
+                    r.attempts = 0;
+                    r.uncounted = 0;
+                    r.ready_at = now;
+                    Requeued::Queued { ready_at: now }
+                }
             }
-            _ => Err(NotInDeadLetter(job)),
-        }
+            _ => return Err(NotInDeadLetter(job)),
+        };
+        self.drop_if_completed(now, job, outcome);
+        Ok(outcome)
     }
 
     /// See [`JobQueue::remove_dead`].
@@ -384,9 +409,10 @@ impl MemoryQueue {
     }
 }
 
-/// The one rule for a job leaving a host without finishing (requeue or lapsed lease): a counted
-/// end that used up `max_attempts` counted claims goes to the dead letter, anything else back to
-/// the queue after `delay`. The reason is appended either way.
+/// The one rule for a job leaving a host without finishing (requeue or lapsed lease): a job
+/// GitHub already completed is dropped (the caller removes it), a counted end that used up
+/// `max_attempts` counted claims goes to the dead letter, anything else back to the queue after
+/// `delay`. The reason is appended either way.
 fn return_to_queue(
     record: &mut JobRecord,
     now: Timestamp,
@@ -400,6 +426,9 @@ fn return_to_queue(
         record.uncounted = record.uncounted.saturating_add(1).min(record.attempts);
     }
     record.note(now, reason, Some(host));
+    if record.status.is_completed() {
+        return Requeued::Dropped;
+    }
     if count_attempt && record.counted_attempts() >= max_attempts {
         record.place = Place::Dead { since: now };
         return Requeued::DeadLettered;
@@ -520,7 +549,7 @@ impl JobQueue for MemoryQueue {
         now: Timestamp,
         job: JobId,
         reason: &str,
-    ) -> Result<Result<(), NotInDeadLetter>, Infallible> {
+    ) -> Result<Result<Requeued, NotInDeadLetter>, Infallible> {
         Ok(MemoryQueue::requeue_from_dead_letter(
             self, now, job, reason,
         ))

@@ -37,6 +37,10 @@
 //!   history. An uncounted requeue (host trouble, such as a stop) gives the attempt back by
 //!   counting it in `uncounted`, so `attempts` itself never decreases. A counted requeue when
 //!   the job has used `max_attempts` counted claims dead-letters it instead, history kept.
+//!   A job GitHub already reported completed (news recorded while it was claimed) is never put
+//!   back in the queue: requeue, the reaper and a requeue from the dead letter drop it
+//!   ([`Requeued::Dropped`]) and remember it as finished, so no VM is started for a job that
+//!   is over. Hence a queued job's status is never `completed`.
 //! - **Reaper.** [`JobQueue::reap_expired`] treats every lapsed lease as a counted requeue with
 //!   reason [`REASON_LEASE_EXPIRED`] (or a dead letter over the limit). Any live node may run it.
 //! - **Dead letter.** Listed, inspected, requeued by an operator (attempts reset to zero, reason

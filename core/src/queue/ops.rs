@@ -84,6 +84,9 @@ pub enum Requeued {
     },
     /// It had used up `max_attempts` counted claims, so it went to the dead letter instead.
     DeadLettered,
+    /// GitHub already reported the job completed (news recorded while it was claimed or dead),
+    /// so nobody can run it: it was removed and remembered as finished instead of queued.
+    Dropped,
 }
 
 /// One lapsed lease the reaper handled.
@@ -236,7 +239,8 @@ pub trait JobQueue {
 
     /// Returns a job the host holds to the queue, claimable from `now + delay`, with the reason
     /// appended to its history. A counted requeue of a job that has used `max_attempts`
-    /// counted claims sends it to the dead letter instead.
+    /// counted claims sends it to the dead letter instead; a job GitHub already completed is
+    /// removed (`Dropped`).
     fn requeue(
         &mut self,
         now: Timestamp,
@@ -273,13 +277,13 @@ pub trait JobQueue {
     fn list_dead(&self) -> Result<Vec<JobRecord>, Self::Error>;
 
     /// An operator gives a dead job another chance: queued, ready at once, attempts reset to
-    /// zero, the reason appended to its history.
+    /// zero, the reason appended to its history (or `Dropped` if GitHub completed it).
     fn requeue_from_dead_letter(
         &mut self,
         now: Timestamp,
         job: JobId,
         reason: &str,
-    ) -> Result<Result<(), NotInDeadLetter>, Self::Error>;
+    ) -> Result<Result<Requeued, NotInDeadLetter>, Self::Error>;
 
     /// An operator removes a dead job for good (remembered as recently finished so a
     /// redelivery does not bring it back); returns its last record.

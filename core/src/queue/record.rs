@@ -66,6 +66,13 @@ impl JobStatus {
     }
 }
 
+impl JobStatus {
+    /// Whether GitHub finished the job: nothing is left to run, so it is never queued again.
+    pub fn is_completed(&self) -> bool {
+        matches!(self, JobStatus::Completed { .. })
+    }
+}
+
 impl From<&GithubJobStatus> for JobStatus {
     fn from(s: &GithubJobStatus) -> Self {
         match s {
