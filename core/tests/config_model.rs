@@ -204,14 +204,24 @@ fn empty_plugins_list_is_fine() {
 }
 
 #[test]
+fn no_database_means_the_embedded_store_and_missing_hook_id_only_warns() {
+    let l = ok(
+        "plugins:\n  - name: R\n    plugin: github_receiver\n    owner: acme\n    token: t\n    secret: s\n    port: 8080\n",
+    );
+    assert!(l.config.plugins[0].database_settings().is_none());
+    assert!(
+        l.warnings
+            .iter()
+            .any(|w| w.path == "plugins[0].hook_id" && w.message.contains("not redelivered")),
+        "{:?}",
+        l.warnings
+    );
+}
+
+#[test]
 fn validation_rules() {
     let cases: &[(&str, &str, &str)] = &[
         // (config, path, message part)
-        (
-            "plugins:\n  - name: R\n    plugin: github_receiver\n    owner: acme\n    token: t\n    secret: s\n    port: 8080\n",
-            "plugins[0].database.url",
-            "no database is configured",
-        ),
         (
             "global_database_url: h\nplugins:\n  - name: R\n    plugin: github_receiver\n    owner: acme\n    token: t\n    secret: s\n",
             "plugins[0].port",
@@ -221,11 +231,6 @@ fn validation_rules() {
             "global_database_url: h\nplugins:\n  - name: R\n    plugin: github_receiver\n    owner: acme\n    token: t\n    secret: s\n    port: http\n    skip_redeliver: true\n",
             "plugins[0].port",
             "is not a port number",
-        ),
-        (
-            "global_database_url: h\nplugins:\n  - name: R\n    plugin: github_receiver\n    owner: acme\n    token: t\n    secret: s\n    port: 80\n",
-            "plugins[0].hook_id",
-            "`hook_id` is needed",
         ),
         (
             "global_database_url: h\nplugins:\n  - name: E\n    plugin: github\n    enterprise: ent\n    token: t\n",

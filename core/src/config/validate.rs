@@ -279,14 +279,7 @@ fn plugin(
         );
     }
 
-    if p.database.settings().is_none() {
-        c.error(
-            &key("database.url"),
-            &entry,
-            "no database is configured for this plugin",
-            Some("add `database:` with `url:` (and `port:`) to this entry, or set `global_database_url` at the top level; every plugin keeps its state in Redis".to_owned()),
-        );
-    }
+    // No database means the embedded single-host store, so it is not an error.
     c.database(&format!("plugins[{i}].database."), &entry, &p.database);
 
     let token = set(&p.token);
@@ -468,11 +461,10 @@ fn receiver(
             app_half(c, i, p, token, key_set);
         }
         if !p.skip_redeliver() && p.hook_id.is_none_or(|h| h == 0) {
-            c.error(
+            c.warn(
                 &key("hook_id"),
                 &entry,
-                "`hook_id` is needed to redeliver webhooks missed while the receiver was down",
-                Some("set `hook_id` (the number at the end of the webhook's settings URL), or `skip_redeliver: true`".to_owned()),
+                "`hook_id` is not set, so webhooks missed while the receiver was down are not redelivered; set it (the number at the end of the webhook's settings URL), or `skip_redeliver: true` to silence this",
             );
         }
     }

@@ -248,8 +248,13 @@ mod tests {
             100,
             30,
         );
+        // 30 free - 10 buffer = 20 usable: 35 needs one 20 GiB eviction, 45 needs two.
         assert_eq!(
             c.plan_space(35 * GB, 10.0, &t("x"), &BTreeSet::new()),
+            SpacePlan::Evict(vec![t("old")])
+        );
+        assert_eq!(
+            c.plan_space(45 * GB, 10.0, &t("x"), &BTreeSet::new()),
             SpacePlan::Evict(vec![t("old"), t("mid")])
         );
     }
