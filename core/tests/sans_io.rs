@@ -6,8 +6,21 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 const FORBIDDEN_CRATES: &[&str] = &[
-    "tokio", "smol", "async-std", "mio", "redis", "reqwest", "ureq", "hyper", "axum", "tiny_http",
-    "sysinfo", "process-wrap", "signal-hook", "nix", "libc",
+    "tokio",
+    "smol",
+    "async-std",
+    "mio",
+    "redis",
+    "reqwest",
+    "ureq",
+    "hyper",
+    "axum",
+    "tiny_http",
+    "sysinfo",
+    "process-wrap",
+    "signal-hook",
+    "nix",
+    "libc",
 ];
 
 const FORBIDDEN_CALLS: &[&str] = &[
@@ -25,16 +38,41 @@ const FORBIDDEN_CALLS: &[&str] = &[
 fn core_dependency_tree_has_no_io_crates() {
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
     let out = Command::new(cargo)
-        .args(["tree", "-p", "anklet-core", "-e", "normal", "--prefix", "none", "--offline"])
+        .args([
+            "tree",
+            "-p",
+            "anklet-core",
+            "-e",
+            "normal",
+            "--prefix",
+            "none",
+            "--offline",
+        ])
         .current_dir(env!("CARGO_MANIFEST_DIR"))
         .output()
         .expect("cargo tree runs");
-    assert!(out.status.success(), "cargo tree failed: {}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "cargo tree failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let tree = String::from_utf8_lossy(&out.stdout);
-    let names: Vec<&str> = tree.lines().filter_map(|l| l.split_whitespace().next()).collect();
-    assert!(names.contains(&"serde"), "cargo tree output looks wrong:\n{tree}");
-    let bad: Vec<&&str> = FORBIDDEN_CRATES.iter().filter(|c| names.contains(c)).collect();
-    assert!(bad.is_empty(), "anklet-core depends on IO crates {bad:?}:\n{tree}");
+    let names: Vec<&str> = tree
+        .lines()
+        .filter_map(|l| l.split_whitespace().next())
+        .collect();
+    assert!(
+        names.contains(&"serde"),
+        "cargo tree output looks wrong:\n{tree}"
+    );
+    let bad: Vec<&&str> = FORBIDDEN_CRATES
+        .iter()
+        .filter(|c| names.contains(c))
+        .collect();
+    assert!(
+        bad.is_empty(),
+        "anklet-core depends on IO crates {bad:?}:\n{tree}"
+    );
 }
 
 fn rust_files(dir: &Path, out: &mut Vec<PathBuf>) {
@@ -51,7 +89,10 @@ fn rust_files(dir: &Path, out: &mut Vec<PathBuf>) {
 #[test]
 fn core_source_touches_no_clock_or_os() {
     let mut files = vec![];
-    rust_files(&Path::new(env!("CARGO_MANIFEST_DIR")).join("src"), &mut files);
+    rust_files(
+        &Path::new(env!("CARGO_MANIFEST_DIR")).join("src"),
+        &mut files,
+    );
     assert!(files.len() > 5, "found too few source files: {files:?}");
     let mut hits = vec![];
     for file in files {
@@ -65,5 +106,9 @@ fn core_source_touches_no_clock_or_os() {
             }
         }
     }
-    assert!(hits.is_empty(), "core/src reads a clock or touches the OS:\n{}", hits.join("\n"));
+    assert!(
+        hits.is_empty(),
+        "core/src reads a clock or touches the OS:\n{}",
+        hits.join("\n")
+    );
 }
