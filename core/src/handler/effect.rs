@@ -11,7 +11,7 @@ use crate::secret::Secret;
 use crate::time::Timestamp;
 use std::time::Duration;
 
-use super::settings::RunnerRegistration;
+use crate::config::RunnerRegistration;
 
 /// One request from the handler.
 #[derive(Clone, Debug, PartialEq)]

@@ -16,8 +16,9 @@
 use super::effect::{Completion, ForgeCmd, Notice, Reason, RunnerCredentials, StoreCmd, VmCmd};
 use super::input::{ClaimedJob, EffectResult, Failure, FailureClass, GithubJobStatus, VmState};
 use super::outbox::{Outbox, Owner};
-use super::settings::{HandlerSettings, RunnerRegistration};
+use super::settings::HandlerSettings;
 use super::templates::TemplateCache;
+use crate::config::RunnerRegistration;
 use crate::ids::{EffectId, HostId, JobId, VmName};
 use crate::labels::VmSpec;
 use crate::time::Timestamp;

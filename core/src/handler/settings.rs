@@ -1,18 +1,10 @@
 //! The knobs of one handler host, with the defaults the README documents.
 
+pub use crate::config::RunnerRegistration;
+use crate::config::{Plugin, PluginKind};
 use crate::labels::ClaimFilter;
 use crate::retry::RetryPolicy;
 use std::time::Duration;
-
-/// How a runner gets its credentials.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum RunnerRegistration {
-    /// A just-in-time config: one runner, one job, no token in any command line.
-    Jit,
-    /// A registration token for Anklet's `register-runner.bash`, so existing templates work.
-    Token,
-}
 
 /// Everything the lifecycle needs to decide; built from the handler's config entry.
 #[derive(Clone, Debug, PartialEq)]
@@ -65,33 +57,83 @@ pub struct HandlerSettings {
     pub cleanup_retry: RetryPolicy,
 }
 
-impl Default for HandlerSettings {
-    fn default() -> Self {
+impl HandlerSettings {
+    /// Builds the settings of a handler (`plugin: github`) entry; every default lives in
+    /// `config::defaults`, so the file, the docs and the machine agree.
+    pub fn from_plugin(plugin: &Plugin) -> Self {
         let s = Duration::from_secs;
+        // Anklet: a handler that is not enterprise-wide only takes its owner's jobs.
+        let owner = match plugin.enterprise.as_deref() {
+            Some(e) if !e.is_empty() => None,
+            _ => plugin.owner.clone().filter(|o| !o.is_empty()),
+        };
         Self {
-            max_vms: 2,
-            filter: ClaimFilter::default(),
-            template_disk_buffer_pct: 10.0,
-            job_retry_attempts: 5,
-            runner_registration: RunnerRegistration::Jit,
-            runner_group: None,
-            registration_timeout: s(80),
-            pull_timeout: s(3600),
-            pull_attempts: 3,
-            clone_timeout: s(600),
-            start_timeout: s(300),
-            start_runner_timeout: s(300),
-            delete_timeout: s(300),
-            github_timeout: s(30),
-            store_timeout: s(10),
-            job_max_lifetime: s(6 * 3600),
-            job_poll_interval: s(120),
-            vm_health_interval: s(30),
-            lease: s(60),
-            fresh_vm_attempts: 2,
-            idle_poll: s(1),
+            max_vms: usize::try_from(plugin.max_vms()).unwrap_or(usize::MAX),
+            filter: ClaimFilter {
+                owner,
+                templates: Vec::new(),
+            },
+            template_disk_buffer_pct: plugin.template_disk_buffer_percent(),
+            job_retry_attempts: plugin.job_retry_attempts(),
+            runner_registration: plugin.runner_registration(),
+            runner_group: plugin.runner_group.clone().filter(|g| !g.is_empty()),
+            registration_timeout: plugin.registration_timeout(),
+            pull_timeout: plugin.pull_timeout(),
+            pull_attempts: plugin.pull_attempts(),
+            clone_timeout: plugin.clone_timeout(),
+            start_timeout: plugin.start_timeout(),
+            start_runner_timeout: plugin.start_runner_timeout(),
+            delete_timeout: plugin.delete_timeout(),
+            github_timeout: plugin.github_timeout(),
+            store_timeout: plugin.store_timeout(),
+            job_max_lifetime: plugin.job_max_lifetime(),
+            job_poll_interval: plugin.job_poll_interval(),
+            vm_health_interval: plugin.vm_health_interval(),
+            lease: plugin.lease(),
+            fresh_vm_attempts: plugin.fresh_vm_attempts(),
+            // Anklet's `sleep_interval` defaults to 0 (a hot loop); claims wait at least 1 s.
+            idle_poll: plugin.sleep_between_runs().max(s(1)),
             github_retry: RetryPolicy::new(3, s(2), s(30)),
             cleanup_retry: RetryPolicy::new(u32::MAX, s(2), s(60)),
         }
+    }
+}
+
+impl Default for HandlerSettings {
+    fn default() -> Self {
+        Self::from_plugin(&Plugin::new("handler", PluginKind::Github))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_match_the_documented_ones() {
+        let d = HandlerSettings::default();
+        assert_eq!(d.max_vms, 2);
+        assert_eq!(d.registration_timeout, Duration::from_secs(80));
+        assert_eq!(d.job_retry_attempts, 5);
+        assert_eq!(d.template_disk_buffer_pct, 10.0);
+        assert_eq!(d.runner_registration, RunnerRegistration::Jit);
+        assert_eq!(d.lease, Duration::from_secs(60));
+        assert_eq!(d.idle_poll, Duration::from_secs(1));
+    }
+
+    #[test]
+    fn a_plugin_entry_sets_the_knobs_and_the_owner_filter() {
+        let mut p = Plugin::new("h1", PluginKind::Github);
+        p.owner = Some("acme".into());
+        p.max_vms = Some(1);
+        p.lease_seconds = Some(30);
+        p.runner_registration = Some(RunnerRegistration::Token);
+        let s = HandlerSettings::from_plugin(&p);
+        assert_eq!(s.max_vms, 1);
+        assert_eq!(s.lease, Duration::from_secs(30));
+        assert_eq!(s.runner_registration, RunnerRegistration::Token);
+        assert_eq!(s.filter.owner.as_deref(), Some("acme"));
+        p.enterprise = Some("ent".into());
+        assert_eq!(HandlerSettings::from_plugin(&p).filter.owner, None);
     }
 }

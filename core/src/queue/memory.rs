@@ -5,7 +5,7 @@ use super::ops::{
     EnqueueOutcome, Finished, HostInfo, JobQueue, JobSummary, LeaseLost, NotInDeadLetter,
     QueueListing, QueueSettings, Reaped, Requeued, StatusOutcome,
 };
-use super::record::{JobRecord, JobStatus, Lease, NewJob, Place, REASON_LEASE_EXPIRED};
+use super::record::{JobRecord, JobStatus, Lease, Loaded, NewJob, Place, REASON_LEASE_EXPIRED};
 use crate::handler::{Completion, EffectResult, GithubJobStatus, StoreCmd};
 use crate::ids::{HostId, JobId};
 use crate::labels::ClaimFilter;
@@ -24,6 +24,46 @@ struct Heartbeat {
 /// The queue held in ordered maps, so every answer is deterministic. Each method is one atomic
 /// operation of [`JobQueue`]; the inherent methods return the semantic answer directly (this
 /// store cannot fail), the trait wraps them in `Ok`.
+///
+/// ```
+/// use anklet_core::handler::{Completion, EffectResult, StoreCmd};
+/// use anklet_core::ids::{HostId, JobId};
+/// use anklet_core::labels::ClaimFilter;
+/// use anklet_core::queue::{EnqueueOutcome, MemoryQueue, NewJob, QueueSettings};
+/// use anklet_core::time::Timestamp;
+/// use std::time::Duration;
+///
+/// let mut q = MemoryQueue::new(QueueSettings::default());
+/// let job = NewJob {
+///     id: JobId(7),
+///     run_id: 70,
+///     owner: "acme".into(),
+///     repo: "app".into(),
+///     labels: vec!["self-hosted".into(), "anka-template:84266873-da90".into()],
+///     payload: "{}".into(),
+/// };
+/// let now = Timestamp::from_millis(1_000);
+/// assert_eq!(q.enqueue(now, job.clone()), EnqueueOutcome::Enqueued);
+/// assert_eq!(q.enqueue(now, job), EnqueueOutcome::AlreadyKnown);
+///
+/// let host = HostId("mac-1".into());
+/// let claim = StoreCmd::Claim {
+///     host: host.clone(),
+///     filter: ClaimFilter::default(),
+///     lease: Duration::from_secs(30),
+/// };
+/// let EffectResult::Claimed(Some(claimed)) = q.execute(now, &claim) else {
+///     panic!("nothing to claim");
+/// };
+/// assert_eq!(claimed.attempt, 1);
+/// let done = StoreCmd::Complete {
+///     job: JobId(7),
+///     host,
+///     outcome: Completion::Finished { conclusion: Some("success".into()) },
+/// };
+/// assert_eq!(q.execute(now, &done), EffectResult::Stored);
+/// assert!(q.get(JobId(7)).is_none());
+/// ```
 #[derive(Clone, Debug, Default)]
 pub struct MemoryQueue {
     settings: QueueSettings,
@@ -55,6 +95,38 @@ impl MemoryQueue {
             Ok(r) => r,
             Err(never) => match never {},
         }
+    }
+
+    /// Every record as the JSON a store would persist, by job id (jobs only: the finished
+    /// memory and host registry are not exported).
+    pub fn export(&self) -> Vec<(JobId, String)> {
+        self.jobs
+            .values()
+            .filter_map(|r| r.encode().ok().map(|json| (r.id, json)))
+            .collect()
+    }
+
+    /// Loads stored records (replacing any with the same id), as a persistent store does at
+    /// start: a record that does not decode goes to the dead letter as a
+    /// [`JobRecord::corrupt`] placeholder with reason `corrupt_record`; the errors are returned
+    /// for the log.
+    pub fn restore<'a>(
+        &mut self,
+        now: Timestamp,
+        stored: impl IntoIterator<Item = (JobId, &'a [u8])>,
+    ) -> Vec<(JobId, super::DecodeError)> {
+        let mut errors = Vec::new();
+        for (id, bytes) in stored {
+            let record = match JobRecord::load(id, bytes, now) {
+                Loaded::Record(r) => r,
+                Loaded::Corrupt { placeholder, error } => {
+                    errors.push((id, error));
+                    placeholder
+                }
+            };
+            self.jobs.insert(id, record);
+        }
+        errors
     }
 
     /// See [`JobQueue::enqueue`].

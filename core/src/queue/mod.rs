@@ -7,9 +7,10 @@
 //!
 //! - **Records.** A job is one [`JobRecord`] keyed by GitHub's job id, in exactly one
 //!   [`Place`]: queued, claimed (under a [`Lease`]) or dead. Stores persist it as JSON
-//!   ([`JobRecord::encode`]); bytes that fail [`JobRecord::decode`] never panic a store: it
+//!   ([`JobRecord::encode`]) and reads it back through [`JobRecord::load`]: bytes that fail
+//!   [`JobRecord::decode`] (or describe another job than their key) never panic a store; it
 //!   puts a placeholder ([`JobRecord::corrupt`]) in the dead letter with reason
-//!   [`REASON_CORRUPT_RECORD`], keeping the raw text for the operator.
+//!   [`REASON_CORRUPT_RECORD`], keeping the raw text for the operator to inspect and remove.
 //! - **Enqueue** is idempotent on the job id: a duplicate delivery, a redelivery or a
 //!   reconciliation of a job that is queued, claimed, dead or *recently finished* adds nothing
 //!   and answers [`EnqueueOutcome::AlreadyKnown`]. "Recently finished" is a bounded memory of
@@ -61,6 +62,6 @@ pub use ops::{
     QueueListing, QueueSettings, Reaped, Requeued, StatusOutcome, execute,
 };
 pub use record::{
-    DecodeError, EncodeError, JobRecord, JobStatus, Lease, NewJob, Place, REASON_CORRUPT_RECORD,
-    REASON_LEASE_EXPIRED, RECORD_SCHEMA, ReasonEntry,
+    DecodeError, EncodeError, JobRecord, JobStatus, Lease, Loaded, NewJob, Place,
+    REASON_CORRUPT_RECORD, REASON_LEASE_EXPIRED, RECORD_SCHEMA, ReasonEntry,
 };

@@ -192,6 +192,20 @@ pub struct JobRecord {
     pub payload: String,
 }
 
+/// What [`JobRecord::load`] made of stored bytes.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Loaded {
+    /// A good record.
+    Record(JobRecord),
+    /// Undecodable bytes: the placeholder to store in the dead letter, and why (for the log).
+    Corrupt {
+        /// The dead-letter placeholder keeping the raw bytes.
+        placeholder: JobRecord,
+        /// What was wrong.
+        error: DecodeError,
+    },
+}
+
 /// Why stored bytes could not be read back as a [`JobRecord`]. Stores never panic on these:
 /// they move the record to the dead letter with reason [`REASON_CORRUPT_RECORD`].
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
@@ -296,6 +310,30 @@ impl JobRecord {
             ));
         }
         Ok(record)
+    }
+
+    /// Reads the record a store holds under key `key`, or, when the bytes do not decode or
+    /// belong to another job, builds the [`JobRecord::corrupt`] placeholder to put in the dead
+    /// letter instead. Every store loads records through this, so a corrupt record is handled
+    /// the same way everywhere.
+    pub fn load(key: JobId, bytes: &[u8], now: Timestamp) -> Loaded {
+        let decoded = Self::decode(bytes).and_then(|r| {
+            if r.id == key {
+                Ok(r)
+            } else {
+                Err(DecodeError::Inconsistent(format!(
+                    "stored under {key} but describes {}",
+                    r.id
+                )))
+            }
+        });
+        match decoded {
+            Ok(record) => Loaded::Record(record),
+            Err(error) => Loaded::Corrupt {
+                placeholder: Self::corrupt(key, bytes, &error, now),
+                error,
+            },
+        }
     }
 
     /// The JSON a store persists.
