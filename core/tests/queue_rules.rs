@@ -238,3 +238,46 @@ fn listing_for_an_operator() {
     .collect();
     insta::assert_snapshot!(lines.join("\n"));
 }
+
+#[test]
+fn restore_quarantines_corrupt_records() {
+    let mut q = MemoryQueue::new(QueueSettings::default());
+    q.enqueue(t(0), sample_job(1, "acme", Some("t1")));
+    q.enqueue(t(1), sample_job(2, "acme", Some("t1")));
+    q.claim(t(2), &a(), &ClaimFilter::default(), Duration::from_secs(60));
+    let mut stored = q.export();
+    assert_eq!(stored.len(), 2);
+    let other_job = stored[1].1.clone();
+    stored.push((JobId(3), "{\"schema\":1,".to_owned()));
+    stored.push((JobId(4), other_job));
+
+    let mut restored = MemoryQueue::new(QueueSettings::default());
+    let errors = restored.restore(t(5), stored.iter().map(|(id, json)| (*id, json.as_bytes())));
+    let ids: Vec<u64> = errors.iter().map(|(id, _)| id.0).collect();
+    assert_eq!(ids, vec![3, 4], "{errors:?}");
+    assert!(matches!(errors[1].1, DecodeError::Inconsistent(_)));
+    assert_eq!(restored.get(JobId(1)), q.get(JobId(1)));
+    assert_eq!(restored.get(JobId(2)), q.get(JobId(2)));
+    let dead: Vec<(u64, String)> = restored
+        .list_dead()
+        .into_iter()
+        .map(|r| {
+            (
+                r.id.0,
+                r.history[0].reason.split(':').next().unwrap().to_owned(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        dead,
+        vec![
+            (3, REASON_CORRUPT_RECORD.to_owned()),
+            (4, REASON_CORRUPT_RECORD.to_owned())
+        ]
+    );
+    // An operator can inspect and remove the placeholder like any dead job.
+    assert_eq!(
+        restored.remove_dead(t(6), JobId(3)).unwrap().payload,
+        "{\"schema\":1,"
+    );
+}
