@@ -17,10 +17,12 @@
 //!   removed job ids ([`QueueSettings::finished_capacity`], oldest forgotten first): without it
 //!   a `queued` webhook redelivered after the job ran would run it again.
 //! - **Status news** only moves forward (queued → in_progress → completed); stale news is
-//!   ignored. A queued, unclaimed job that GitHub completed or cancelled is removed; news for a
-//!   claimed or dead job is recorded on its record (the claimer reads it) without removing it.
-//!   Completed news for an unknown job is remembered as finished, so a `queued` event that
-//!   arrives late does not enqueue a job that is over.
+//!   ignored. A queued, unclaimed job that GitHub completed or cancelled is removed; any other
+//!   news is recorded on the record without removing it (a claimer reads it from there). A
+//!   queued job GitHub reports in progress stays claimable: the runner may be a stale one from
+//!   an earlier claim, and the handler confirms with GitHub before giving up on a
+//!   registration. Completed news for an unknown job is remembered as finished, so a `queued`
+//!   event that arrives late does not enqueue a job that is over.
 //! - **Claim order.** A claim takes, atomically, among queued jobs whose `ready_at` has passed
 //!   and that the host's [`ClaimFilter`](crate::labels::ClaimFilter) accepts, the one with the
 //!   smallest `(enqueued_at, job id)`. A requeued job keeps its original `enqueued_at`: once its

@@ -52,7 +52,8 @@ pub enum StatusOutcome {
     Unknown,
     /// The news is not newer than what the record has; nothing changed.
     Stale,
-    /// The news was recorded on a claimed or dead job (the claimer reads it from the record).
+    /// The news was recorded on the record, which stays where it is (the claimer of a claimed
+    /// job reads it from there).
     Recorded,
     /// A queued, unclaimed job completed (or was cancelled) in GitHub and was removed.
     Removed,
