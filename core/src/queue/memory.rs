@@ -6,6 +6,7 @@ use super::ops::{
     QueueListing, QueueSettings, Reaped, Requeued, StatusOutcome,
 };
 use super::record::{JobRecord, JobStatus, Lease, Loaded, NewJob, Place, REASON_LEASE_EXPIRED};
+use super::rules::{dropped_how, github_completed, return_to_queue};
 use crate::handler::{Completion, EffectResult, GithubJobStatus, StoreCmd};
 use crate::ids::{HostId, JobId};
 use crate::labels::ClaimFilter;
@@ -328,11 +329,7 @@ impl MemoryQueue {
             return;
         }
         if let Some(r) = self.jobs.remove(&job) {
-            let how = match &r.status {
-                JobStatus::Completed { conclusion } => github_completed(conclusion.as_deref()),
-                _ => "dropped".to_owned(),
-            };
-            self.remember(job, now, how);
+            self.remember(job, now, dropped_how(&r));
         }
     }
 
@@ -479,41 +476,6 @@ impl MemoryQueue {
             self.finished.remove(&id);
         }
     }
-}
-
-/// The one rule for a job leaving a host without finishing (requeue or lapsed lease): a job
-/// GitHub already completed is dropped (the caller removes it), a counted end that used up
-/// `max_attempts` counted claims goes to the dead letter, anything else back to the queue after
-/// `delay`. The reason is appended either way.
-fn return_to_queue(
-    record: &mut JobRecord,
-    now: Timestamp,
-    reason: &str,
-    host: &HostId,
-    count_attempt: bool,
-    delay: Duration,
-    max_attempts: u32,
-) -> Requeued {
-    if !count_attempt {
-        record.uncounted = record.uncounted.saturating_add(1).min(record.attempts);
-    }
-    record.note(now, reason, Some(host));
-    if record.status.is_completed() {
-        return Requeued::Dropped;
-    }
-    if count_attempt && record.counted_attempts() >= max_attempts {
-        record.place = Place::Dead { since: now };
-        return Requeued::DeadLettered;
-    }
-    let ready_at = now + delay;
-    record.place = Place::Queued;
-    record.ready_at = ready_at;
-    Requeued::Queued { ready_at }
-}
-
-/// The `how` of a job GitHub finished while it sat unclaimed.
-fn github_completed(conclusion: Option<&str>) -> String {
-    format!("github_completed({})", conclusion.unwrap_or("none"))
 }
 
 impl JobQueue for MemoryQueue {

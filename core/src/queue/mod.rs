@@ -57,6 +57,8 @@ pub mod conformance;
 mod memory;
 mod ops;
 mod record;
+mod rules;
+pub mod txn;
 
 pub use memory::MemoryQueue;
 pub use ops::{
@@ -67,3 +69,4 @@ pub use record::{
     DecodeError, EncodeError, JobRecord, JobStatus, Lease, Loaded, NewJob, Place,
     REASON_CORRUPT_RECORD, REASON_LEASE_EXPIRED, RECORD_SCHEMA, ReasonEntry,
 };
+pub use txn::{Backend, MemoryBackend, Store, StoreError};
