@@ -46,6 +46,32 @@ impl VmName {
     pub fn for_job(host: &HostId, job: JobId, n: u32) -> Self {
         Self(format!("{}{}-{}-{}", Self::PREFIX, host.0, job.0, n))
     }
+
+    /// Reads back the host and job a name of ours encodes, or `None` for a VM that is not ours.
+    /// Parsed from the right (job and counter are numbers), so host names may contain `-`.
+    pub fn owner(&self) -> Option<(HostId, JobId)> {
+        let rest = self.0.strip_prefix(Self::PREFIX)?;
+        let (rest, n) = rest.rsplit_once('-')?;
+        let (host, job) = rest.rsplit_once('-')?;
+        n.parse::<u32>().ok()?;
+        let job = job.parse::<u64>().ok()?;
+        (!host.is_empty()).then(|| (HostId(host.to_owned()), JobId(job)))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn vm_names_round_trip_even_with_dashes_in_host_names() {
+        let host = HostId("mac-1-2".into());
+        let vm = VmName::for_job(&host, JobId(55), 3);
+        assert_eq!(vm.owner(), Some((host, JobId(55))));
+        assert_eq!(VmName("anklet-vm-8b1c0a".into()).owner(), None);
+        assert_eq!(VmName("someone-elses-vm".into()).owner(), None);
+        assert_eq!(VmName("anklet-vm--5-1".into()).owner(), None);
+    }
 }
 
 impl std::fmt::Display for VmName {

@@ -109,6 +109,8 @@ struct Driver {
     /// VMs that may exist: cloned and not yet confirmed deleted.
     vms: BTreeSet<VmName>,
     vm_of_job: BTreeMap<JobId, VmName>,
+    /// The VM each live job cloned last.
+    current_vm: BTreeMap<JobId, VmName>,
     /// Jobs with a live lifecycle, with the kinds of terminal store ops emitted for them.
     active: BTreeMap<JobId, BTreeSet<&'static str>>,
     /// Terminal store ops acknowledged for the active claim.
@@ -127,6 +129,7 @@ impl Driver {
             answered: vec![],
             vms: BTreeSet::new(),
             vm_of_job: BTreeMap::new(),
+            current_vm: BTreeMap::new(),
             active: BTreeMap::new(),
             acked: BTreeMap::new(),
             ended: vec![],
@@ -157,7 +160,18 @@ impl Driver {
                 self.active.insert(*job, BTreeSet::new());
                 self.acked.insert(*job, 0);
             }
+            Effect::Notice(Notice::OrphanVm { vm }) => {
+                assert!(
+                    !self.current_vm.values().any(|v| v == vm),
+                    "the sweep deleted {vm}, which a live job holds"
+                );
+                assert!(
+                    vm.0.starts_with("anklet-vm-h-"),
+                    "the sweep touched a VM not ours: {vm}"
+                );
+            }
             Effect::Notice(Notice::JobEnded { job, end }) => {
+                self.current_vm.remove(job);
                 let kinds = self
                     .active
                     .remove(job)
@@ -179,6 +193,9 @@ impl Driver {
                 cmd: VmCmd::Clone { vm, .. },
                 ..
             } => {
+                if let Some(job) = vm.owner().map(|(_, j)| j) {
+                    self.current_vm.insert(job, vm.clone());
+                }
                 assert!(!self.vms.contains(vm), "VM name reused while alive: {vm}");
                 self.vms.insert(vm.clone());
             }
@@ -245,6 +262,16 @@ impl Driver {
             },
             Effect::Vm { cmd, .. } => match cmd {
                 VmCmd::Inventory => EffectResult::Inventory {
+                    // Every VM that may exist, plus one of another host and one not ours.
+                    vms: self
+                        .vms
+                        .iter()
+                        .cloned()
+                        .chain([
+                            VmName("anklet-vm-other-1-1".into()),
+                            VmName("golden-image".into()),
+                        ])
+                        .collect(),
                     templates: templates(),
                     disk: DiskSpace {
                         total_bytes: 200 * GB,

@@ -235,3 +235,28 @@ fn drain_finishes_running_jobs_and_claims_nothing_new() {
     assert!(!w.text().contains("job#103"));
     snap("drain", &w);
 }
+
+#[test]
+fn sweep_deletes_only_our_orphans() {
+    use anklet_core::ids::VmName;
+    let mut settings = quiet_settings();
+    settings.sweep_interval = Duration::from_secs(600);
+    let mut w = World::new(settings);
+    w.templates = vec![template("t1", "v1", 40, 0)];
+    // Left by this host's previous process, by another host, and not made by anklet at all.
+    w.vms = vec![
+        VmName("anklet-vm-mac1-77-1".into()),
+        VmName("anklet-vm-mac2-78-1".into()),
+        VmName("golden-macos-15".into()),
+    ];
+    w.queue.push_back(job(101, 1, T1));
+    w.job_secs = 1_000;
+    let w = drained(w, 700, 10_000);
+    let text = w.text();
+    assert!(text.contains("vm.delete anklet-vm-mac1-77-1"));
+    assert!(!text.contains("delete anklet-vm-mac2-78-1"));
+    assert!(!text.contains("delete golden-macos-15"));
+    // The periodic sweep at 601 s runs while job 101's VM is alive and leaves it alone.
+    assert_eq!(text.matches("vm.delete anklet-vm-mac1-101-1").count(), 1);
+    snap("sweep_orphans", &w);
+}

@@ -324,6 +324,11 @@ pub enum Notice {
         /// What went wrong with the old VM.
         reason: Reason,
     },
+    /// A VM of ours that no live job holds (left by a crash or a killed process) is deleted.
+    OrphanVm {
+        /// The VM.
+        vm: VmName,
+    },
     /// A result arrived for an effect that is no longer awaited (late or duplicate); ignored.
     IgnoredResult {
         /// The effect id.
@@ -488,6 +493,7 @@ impl std::fmt::Display for Notice {
                 None => write!(f, "host step {step} failed: {detail}"),
             },
             Notice::FreshVm { job, reason } => write!(f, "{job} fresh VM after {reason}"),
+            Notice::OrphanVm { vm } => write!(f, "orphan VM {vm} deleted by the sweep"),
             Notice::IgnoredResult { id } => write!(f, "ignored late result for {id}"),
             Notice::RunnerLeftBehind { runner } => write!(f, "runner {runner} left for the sweep"),
             Notice::Status(s) => write!(f, "status {}", s.as_str()),

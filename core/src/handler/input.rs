@@ -1,7 +1,7 @@
 //! What the world tells the handler: effect results, job status news, operator commands.
 
 use super::effect::RunnerCredentials;
-use crate::ids::{EffectId, JobId, TemplateId};
+use crate::ids::{EffectId, JobId, TemplateId, VmName};
 use crate::time::Timestamp;
 
 /// One input to [`HostHandler::handle_input`](super::HostHandler::handle_input).
@@ -107,6 +107,8 @@ pub enum EffectResult {
         templates: Vec<TemplateInfo>,
         /// Template volume space.
         disk: DiskSpace,
+        /// Every VM on the host (ours and others'), for the orphan sweep.
+        vms: Vec<VmName>,
     },
     /// Bytes a pull would download, with current disk space.
     DownloadSize {

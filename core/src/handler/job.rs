@@ -190,6 +190,11 @@ impl JobLifecycle {
         matches!(self.stage, Stage::Cloning(_))
     }
 
+    /// The VM this job may have, so the sweep leaves it alone.
+    pub(crate) fn vm(&self) -> Option<&VmName> {
+        self.vm.as_ref()
+    }
+
     /// Whether the job's VM may exist (its template must then not be evicted).
     pub(crate) fn holds_vm(&self) -> bool {
         self.vm.is_some()
@@ -584,6 +589,13 @@ impl JobLifecycle {
         }
         match self.stage.clone() {
             Stage::Cloning(op) if op == id => match result {
+                EffectResult::Failed(_)
+                    if ctx.settings.defect
+                        == Some(super::settings::Defect::LeakVmAfterCloneFailure) =>
+                {
+                    self.vm = None;
+                    self.vm_step_failed(ctx, "clone", result, Reason::CloneFailed)
+                }
                 EffectResult::Done => {
                     let cmd = VmCmd::Start { vm: self.vm_name() };
                     let op = ctx

@@ -27,10 +27,10 @@ pub use input::{
     ClaimedJob, DiskSpace, EffectResult, Failure, FailureClass, GithubJobStatus, Input, JobRef,
     TemplateInfo, VmState,
 };
-pub use settings::{HandlerSettings, RunnerRegistration};
+pub use settings::{Defect, HandlerSettings, RunnerRegistration};
 pub use templates::{CachedTemplate, SpacePlan, TemplateCache};
 
-use crate::ids::{EffectId, HostId, JobId, TemplateId};
+use crate::ids::{EffectId, HostId, JobId, TemplateId, VmName};
 use crate::time::Timestamp;
 use job::{Ctx, End, JobLifecycle};
 use outbox::{Outbox, Owner};
@@ -69,8 +69,10 @@ enum Claim {
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Inventory {
+    /// Not loaded yet: the op in flight, or the time of the next try, and tries so far.
     Loading(Option<EffectId>, Timestamp, u32),
-    Loaded,
+    /// Loaded; the next sweep is due at this time, or its op is in flight.
+    Loaded(Option<EffectId>, Timestamp),
 }
 
 /// The state machine of one handler host. See the module docs for how to drive it.
@@ -190,7 +192,7 @@ impl HostHandler {
         if let Claim::WaitUntil(t) = self.claim {
             consider(t, TimerKind::Claim);
         }
-        if let Inventory::Loading(None, t, _) = self.inventory {
+        if let Inventory::Loading(None, t, _) | Inventory::Loaded(None, t) = self.inventory {
             consider(t, TimerKind::Inventory);
         }
         if let Some(t) = self.pull.as_ref().and_then(PullTask::next_wakeup) {
@@ -239,6 +241,15 @@ impl HostHandler {
     fn dispatch(&mut self, owner: Owner, id: EffectId, result: EffectResult) {
         match owner {
             Owner::Inventory => self.on_inventory(result),
+            Owner::Sweep => {
+                if let EffectResult::Failed(f) = result {
+                    self.out.notice(Notice::StepFailed {
+                        job: None,
+                        step: "sweep_delete",
+                        detail: format!("{:?}: {}", f.class, f.message),
+                    });
+                }
+            }
             Owner::Claim => self.on_claimed(result),
             Owner::Pull => {
                 let pinned = self.pinned();
@@ -263,14 +274,28 @@ impl HostHandler {
 
     fn on_inventory(&mut self, result: EffectResult) {
         match result {
-            EffectResult::Inventory { templates, disk } => {
+            EffectResult::Inventory {
+                templates,
+                disk,
+                vms,
+            } => {
                 self.cache.load(&templates, disk);
-                self.inventory = Inventory::Loaded;
+                self.inventory = Inventory::Loaded(None, self.now + self.settings.sweep_interval);
+                self.sweep(vms);
+            }
+            other if matches!(self.inventory, Inventory::Loaded(..)) => {
+                // A failed periodic sweep: try again at the next one.
+                self.out.notice(Notice::StepFailed {
+                    job: None,
+                    step: "sweep",
+                    detail: format!("{other:?}"),
+                });
+                self.inventory = Inventory::Loaded(None, self.now + self.settings.sweep_interval);
             }
             other => {
                 let tries = match self.inventory {
                     Inventory::Loading(_, _, n) => n + 1,
-                    Inventory::Loaded => 1,
+                    Inventory::Loaded(..) => 1,
                 };
                 let delay = self
                     .settings
@@ -284,6 +309,25 @@ impl HostHandler {
                 });
                 self.inventory = Inventory::Loading(None, self.now + delay, tries);
             }
+        }
+    }
+
+    /// Deletes our VMs that no live lifecycle holds: left by a crash, a kill, or a lost result.
+    /// VMs of other hosts or not named by us are never touched; a VM being cloned is held by
+    /// its lifecycle from the moment the clone is asked, so it is never swept.
+    fn sweep(&mut self, vms: Vec<VmName>) {
+        let held: BTreeSet<&VmName> = self.jobs.values().filter_map(JobLifecycle::vm).collect();
+        let orphans: Vec<VmName> = vms
+            .into_iter()
+            .filter(|vm| vm.owner().is_some_and(|(host, _)| host == self.host))
+            .filter(|vm| !held.contains(vm))
+            .collect();
+        for vm in orphans {
+            self.out.notice(Notice::OrphanVm { vm: vm.clone() });
+            let cmd = VmCmd::Delete { vm };
+            let _ = self
+                .out
+                .vm(Owner::Sweep, self.now, self.settings.delete_timeout, cmd);
         }
     }
 
@@ -379,16 +423,21 @@ impl HostHandler {
         if self.mode == Mode::Stopped {
             return;
         }
-        if let Inventory::Loading(None, t, n) = self.inventory
-            && t <= self.now
-        {
+        let due = match self.inventory {
+            Inventory::Loading(None, t, _) | Inventory::Loaded(None, t) => t <= self.now,
+            _ => false,
+        };
+        if due && self.mode != Mode::Stopping {
             let op = self.out.vm(
                 Owner::Inventory,
                 self.now,
                 self.settings.github_timeout,
                 VmCmd::Inventory,
             );
-            self.inventory = Inventory::Loading(Some(op), t, n);
+            self.inventory = match self.inventory {
+                Inventory::Loading(_, t, n) => Inventory::Loading(Some(op), t, n),
+                Inventory::Loaded(..) => Inventory::Loaded(Some(op), self.now),
+            };
         }
         self.pump_templates();
         self.reap();
@@ -438,9 +487,9 @@ impl HostHandler {
 
     fn maybe_claim(&mut self) {
         let ready = self.mode == Mode::Running
-            && self.inventory == Inventory::Loaded
+            && matches!(self.inventory, Inventory::Loaded(..))
             && self.claim == Claim::Idle
-            && self.jobs.len() < self.settings.max_vms;
+            && self.jobs.len() + self.out.awaiting(Owner::Sweep) < self.settings.max_vms;
         if !ready {
             return;
         }

@@ -12,8 +12,10 @@ use std::time::Duration;
 /// Who waits for a result.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
 pub(crate) enum Owner {
-    /// The start-up template inventory.
+    /// The template inventory (at start and every sweep).
     Inventory,
+    /// An orphan VM's deletion; failures are retried by the next sweep.
+    Sweep,
     /// The claim loop.
     Claim,
     /// The host's pull task.
@@ -114,5 +116,10 @@ impl Outbox {
     /// The earliest deadline of an awaited effect.
     pub(crate) fn next_deadline(&self) -> Option<(Timestamp, EffectId)> {
         self.awaited.iter().map(|(id, a)| (a.deadline, *id)).min()
+    }
+
+    /// How many results `owner` still awaits (orphan deletions hold VM slots until done).
+    pub(crate) fn awaiting(&self, owner: Owner) -> usize {
+        self.awaited.values().filter(|a| a.owner == owner).count()
     }
 }

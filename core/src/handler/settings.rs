@@ -6,6 +6,15 @@ use crate::labels::ClaimFilter;
 use crate::retry::RetryPolicy;
 use std::time::Duration;
 
+/// Deliberately broken behaviours. They exist so the simulator's tests can show that a sweep
+/// catches a core that, say, forgets a cleanup step; production settings never set one.
+#[doc(hidden)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Defect {
+    /// After a failed clone, the lifecycle forgets the VM instead of deleting it.
+    LeakVmAfterCloneFailure,
+}
+
 /// Everything the lifecycle needs to decide; built from the handler's config entry.
 #[derive(Clone, Debug, PartialEq)]
 pub struct HandlerSettings {
@@ -49,6 +58,11 @@ pub struct HandlerSettings {
     pub lease: Duration,
     /// VMs tried for one claim before the job is requeued (clone, start or registration failed).
     pub fresh_vm_attempts: u32,
+    /// How often the host lists its VMs and deletes ours that no live job holds.
+    pub sweep_interval: Duration,
+    /// A deliberate defect, only for tests that prove the simulator catches broken cores.
+    #[doc(hidden)]
+    pub defect: Option<Defect>,
     /// Wait before claiming again after an empty queue (Anklet's `sleep_interval`).
     pub idle_poll: Duration,
     /// Retries of GitHub calls inside one step.
@@ -91,6 +105,8 @@ impl HandlerSettings {
             vm_health_interval: plugin.vm_health_interval(),
             lease: plugin.lease(),
             fresh_vm_attempts: plugin.fresh_vm_attempts(),
+            sweep_interval: s(600),
+            defect: None,
             // Anklet's `sleep_interval` defaults to 0 (a hot loop); claims wait at least 1 s.
             idle_poll: plugin.sleep_between_runs().max(s(1)),
             github_retry: RetryPolicy::new(3, s(2), s(30)),

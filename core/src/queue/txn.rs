@@ -66,7 +66,10 @@ pub enum Read {
 }
 
 /// A backend's answer to a [`Read`].
-#[allow(clippy::large_enum_variant, reason = "short-lived values moved once per request")]
+#[allow(
+    clippy::large_enum_variant,
+    reason = "short-lived values moved once per request"
+)]
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Fetched {
     /// Answer to [`Read::Job`].
@@ -107,7 +110,10 @@ pub struct Commit {
 }
 
 /// What a transaction asks next.
-#[allow(clippy::large_enum_variant, reason = "short-lived values moved once per request")]
+#[allow(
+    clippy::large_enum_variant,
+    reason = "short-lived values moved once per request"
+)]
 #[derive(Clone, Debug, PartialEq)]
 pub enum Step {
     /// Answer with [`Txn::handle_read`].

@@ -17,6 +17,7 @@ pub const START: Timestamp = Timestamp(1_700_000_000_000);
 pub fn quiet_settings() -> HandlerSettings {
     HandlerSettings {
         idle_poll: Duration::from_secs(100_000),
+        sweep_interval: Duration::from_secs(100_000),
         lease: Duration::from_secs(3_000),
         vm_health_interval: Duration::from_secs(3_000),
         job_poll_interval: Duration::from_secs(6_000),
@@ -60,6 +61,8 @@ pub struct World {
     pub queue: VecDeque<ClaimedJob>,
     pub templates: Vec<TemplateInfo>,
     pub disk: DiskSpace,
+    /// VMs the host lists at inventory time (the sweep sees these).
+    pub vms: Vec<anklet_core::ids::VmName>,
     pub download_bytes: u64,
     /// Seconds a job runs once its runner has it.
     pub job_secs: u64,
@@ -87,6 +90,7 @@ impl World {
                 total_bytes: 500 * GB,
                 available_bytes: 300 * GB,
             },
+            vms: vec![],
             download_bytes: 40 * GB,
             job_secs: 300,
             webhook_in_progress: true,
@@ -174,6 +178,7 @@ impl World {
                     EffectResult::Inventory {
                         templates: self.templates.clone(),
                         disk: self.disk,
+                        vms: self.vms.clone(),
                     },
                 ),
                 VmCmd::CheckDownloadSize { .. } => (
@@ -183,15 +188,26 @@ impl World {
                         disk: self.disk,
                     },
                 ),
-                VmCmd::PullTemplate { spec } => (
-                    600,
-                    EffectResult::Pulled {
-                        tag: spec.tag.clone().or(Some("latest-tag".into())),
+                VmCmd::PullTemplate { spec } => {
+                    let tag = spec.tag.clone().or(Some("latest-tag".into()));
+                    self.templates.retain(|t| t.template != spec.template);
+                    self.templates.push(TemplateInfo {
+                        template: spec.template.clone(),
+                        tag: tag.clone(),
                         size_bytes: self.download_bytes,
-                    },
-                ),
-                VmCmd::DeleteTemplate { .. } => (5, EffectResult::Done),
-                VmCmd::Clone { .. } => (5, EffectResult::Done),
+                        last_used: self.now,
+                    });
+                    let size_bytes = self.download_bytes;
+                    (600, EffectResult::Pulled { tag, size_bytes })
+                }
+                VmCmd::DeleteTemplate { template } => {
+                    self.templates.retain(|t| &t.template != template);
+                    (5, EffectResult::Done)
+                }
+                VmCmd::Clone { vm, .. } => {
+                    self.vms.push(vm.clone());
+                    (5, EffectResult::Done)
+                }
                 VmCmd::Start { .. } => (20, EffectResult::Done),
                 VmCmd::StartRunner { vm, job, .. } => {
                     if self.runner_takes_job {
@@ -224,7 +240,10 @@ impl World {
                     (10, EffectResult::Done)
                 }
                 VmCmd::InspectVm { .. } => (1, EffectResult::VmState(VmState::Running)),
-                VmCmd::Delete { .. } => (3, EffectResult::Done),
+                VmCmd::Delete { vm } => {
+                    self.vms.retain(|v| v != vm);
+                    (3, EffectResult::Done)
+                }
             },
             Effect::Forge { cmd, .. } => match cmd {
                 ForgeCmd::CreateRunnerConfig { mode, .. } => {
@@ -307,9 +326,14 @@ fn render_result(r: &EffectResult) -> String {
             j.job.id, j.labels, j.attempt
         ),
         EffectResult::Claimed(None) => "claimed nothing".into(),
-        EffectResult::Inventory { templates, disk } => format!(
-            "inventory {} templates, {}/{} GiB free",
+        EffectResult::Inventory {
+            templates,
+            disk,
+            vms,
+        } => format!(
+            "inventory {} templates, {} VMs, {}/{} GiB free",
             templates.len(),
+            vms.len(),
             disk.available_bytes / GB,
             disk.total_bytes / GB
         ),
