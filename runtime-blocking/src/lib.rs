@@ -1,0 +1,6 @@
+//! `anklet-lite` as a library: the parts of the blocking runtime other crates reuse. The
+//! embedded store lives here so the tokio daemon runs the very same storage code (through
+//! `spawn_blocking`) instead of a second implementation; with `default-features = false` this
+//! library pulls in no daemon dependency.
+
+pub mod store;
