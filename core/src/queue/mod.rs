@@ -57,6 +57,7 @@ pub mod conformance;
 mod memory;
 mod ops;
 mod record;
+pub mod redis_layout;
 mod rules;
 pub mod txn;
 
