@@ -1,0 +1,305 @@
+//! A real `redis-server` per test: a free loopback port, a private temp directory, optional
+//! append-only persistence, and SIGKILL/restart to test crash recovery. Store tests run against
+//! the real server (not a mock) because the properties that matter, atomic Lua scripts,
+//! `BLPOP` wake-ups and what survives a crash, only a real server has.
+//!
+//! A missing `redis-server` is a failure, never a skip: a skipped store test looks green while
+//! testing nothing. The error says how to install it.
+
+use std::io::{Read, Write};
+use std::net::{Ipv4Addr, SocketAddr, TcpListener, TcpStream};
+use std::path::Path;
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+/// What to install when the server binary is missing; part of every such error message.
+pub const INSTALL_HINT: &str = "apt-get install -y redis-server";
+
+/// How long a server gets to answer PING after it starts (AOF replay included).
+const READY_TIMEOUT: Duration = Duration::from_secs(15);
+
+/// Why a test server could not be started or driven.
+#[derive(Debug, thiserror::Error)]
+pub enum RedisServerError {
+    /// `redis-server` is not on PATH.
+    #[error(
+        "redis-server is not installed (or not on PATH); the Redis store tests need a real \
+         server: run `{INSTALL_HINT}` (CI={ci})"
+    )]
+    NotInstalled {
+        /// The `CI` variable as seen, so a CI log shows the environment was a CI run.
+        ci: String,
+    },
+    /// Spawning or talking to the process failed.
+    #[error("redis-server {what}: {source}")]
+    Io {
+        /// What was being done.
+        what: &'static str,
+        /// The I/O error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The server did not answer PING in time.
+    #[error(
+        "redis-server on port {port} did not become ready within {READY_TIMEOUT:?}; log:\n{log}"
+    )]
+    NotReady {
+        /// Its port.
+        port: u16,
+        /// The tail of its log file.
+        log: String,
+    },
+}
+
+/// How to run the server.
+#[derive(Clone, Debug, Default)]
+pub struct ServerOptions {
+    /// `appendonly yes` with `appendfsync always`: every acknowledged write survives SIGKILL.
+    pub aof: bool,
+}
+
+/// A running (or killed, awaiting restart) `redis-server` owned by one test; dropped = killed.
+#[derive(Debug)]
+pub struct RedisServer {
+    child: Option<Child>,
+    port: u16,
+    dir: tempfile::TempDir,
+    options: ServerOptions,
+}
+
+impl RedisServer {
+    /// Starts a server without persistence.
+    pub fn start() -> Result<Self, RedisServerError> {
+        Self::start_with(ServerOptions::default())
+    }
+
+    /// Starts a server with append-only persistence (`appendfsync always`).
+    pub fn start_aof() -> Result<Self, RedisServerError> {
+        Self::start_with(ServerOptions { aof: true })
+    }
+
+    /// Starts a server with `options` on a free loopback port, retrying with another port if
+    /// the one picked was taken meanwhile.
+    pub fn start_with(options: ServerOptions) -> Result<Self, RedisServerError> {
+        ensure_installed()?;
+        let dir = tempfile::Builder::new()
+            .prefix("anklet-redis-")
+            .tempdir()
+            .map_err(|source| RedisServerError::Io {
+                what: "temp dir",
+                source,
+            })?;
+        let mut server = Self {
+            child: None,
+            port: 0,
+            dir,
+            options,
+        };
+        let mut last = None;
+        for _ in 0..5 {
+            server.port = free_port()?;
+            match server.spawn() {
+                Ok(()) => return Ok(server),
+                Err(e) => {
+                    server.kill();
+                    last = Some(e);
+                }
+            }
+        }
+        Err(last.unwrap_or(RedisServerError::NotInstalled { ci: ci() }))
+    }
+
+    fn spawn(&mut self) -> Result<(), RedisServerError> {
+        let dir = self.dir.path();
+        let mut cmd = Command::new("redis-server");
+        cmd.arg("--port")
+            .arg(self.port.to_string())
+            .args(["--bind", "127.0.0.1", "--daemonize", "no", "--save", ""])
+            .arg("--dir")
+            .arg(dir)
+            .arg("--logfile")
+            .arg(dir.join("redis.log"));
+        if self.options.aof {
+            cmd.args(["--appendonly", "yes", "--appendfsync", "always"]);
+        } else {
+            cmd.args(["--appendonly", "no"]);
+        }
+        let child = cmd
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .map_err(|source| match source.kind() {
+                std::io::ErrorKind::NotFound => RedisServerError::NotInstalled { ci: ci() },
+                _ => RedisServerError::Io {
+                    what: "spawn",
+                    source,
+                },
+            })?;
+        self.child = Some(child);
+        self.wait_ready()
+    }
+
+    fn wait_ready(&mut self) -> Result<(), RedisServerError> {
+        let deadline = Instant::now() + READY_TIMEOUT;
+        while Instant::now() < deadline {
+            if let Some(child) = self.child.as_mut()
+                && let Ok(Some(_)) = child.try_wait()
+            {
+                break;
+            }
+            if ping(self.port) {
+                return Ok(());
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        Err(RedisServerError::NotReady {
+            port: self.port,
+            log: self.log_tail(),
+        })
+    }
+
+    /// The last lines of the server's log, for failure messages.
+    pub fn log_tail(&self) -> String {
+        let text = std::fs::read_to_string(self.dir.path().join("redis.log")).unwrap_or_default();
+        let lines: Vec<&str> = text.lines().collect();
+        lines[lines.len().saturating_sub(20)..].join("\n")
+    }
+
+    /// The loopback port it listens on.
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    /// `redis://127.0.0.1:<port>/`.
+    pub fn url(&self) -> String {
+        format!("redis://127.0.0.1:{}/", self.port)
+    }
+
+    /// The server's working directory (AOF files, log).
+    pub fn dir(&self) -> &Path {
+        self.dir.path()
+    }
+
+    /// Kills the server with SIGKILL (no shutdown save) and reaps it.
+    pub fn kill(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            // Child::kill sends SIGKILL on Unix.
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    /// Whether the process is running.
+    pub fn is_running(&mut self) -> bool {
+        self.child
+            .as_mut()
+            .is_some_and(|c| matches!(c.try_wait(), Ok(None)))
+    }
+
+    /// Starts it again on the same port and directory (replaying the AOF when enabled).
+    pub fn restart(&mut self) -> Result<(), RedisServerError> {
+        self.kill();
+        let deadline = Instant::now() + READY_TIMEOUT;
+        loop {
+            match self.spawn() {
+                Ok(()) => return Ok(()),
+                // The port may linger for a moment after the kill.
+                Err(e) if Instant::now() >= deadline => return Err(e),
+                Err(_) => {
+                    self.kill();
+                    std::thread::sleep(Duration::from_millis(100));
+                }
+            }
+        }
+    }
+
+    /// Runs `redis-cli -p <port> <args>` (to poke at keys the way an operator would).
+    pub fn cli(&self, args: &[&str]) -> Result<Output, RedisServerError> {
+        Command::new("redis-cli")
+            .arg("-p")
+            .arg(self.port.to_string())
+            .args(args)
+            .output()
+            .map_err(|source| RedisServerError::Io {
+                what: "redis-cli",
+                source,
+            })
+    }
+}
+
+impl Drop for RedisServer {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+/// Starts a server or panics with the install hint: for tests, where a missing server must
+/// fail the run (with `CI=true` and without).
+#[track_caller]
+pub fn must_start(options: ServerOptions) -> RedisServer {
+    match RedisServer::start_with(options) {
+        Ok(s) => s,
+        Err(e) => panic!("cannot start the test redis-server: {e}"),
+    }
+}
+
+fn ci() -> String {
+    std::env::var("CI").unwrap_or_default()
+}
+
+/// Fails with [`RedisServerError::NotInstalled`] unless `redis-server` runs.
+pub fn ensure_installed() -> Result<(), RedisServerError> {
+    match Command::new("redis-server")
+        .arg("--version")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+    {
+        Ok(s) if s.success() => Ok(()),
+        _ => Err(RedisServerError::NotInstalled { ci: ci() }),
+    }
+}
+
+/// A loopback port nobody listens on right now.
+pub fn free_port() -> Result<u16, RedisServerError> {
+    let listener =
+        TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).map_err(|source| RedisServerError::Io {
+            what: "free port",
+            source,
+        })?;
+    listener
+        .local_addr()
+        .map(|a| a.port())
+        .map_err(|source| RedisServerError::Io {
+            what: "free port",
+            source,
+        })
+}
+
+/// Sends PING; true on `+PONG` (not while the server still loads its AOF).
+fn ping(port: u16) -> bool {
+    let addr = SocketAddr::from((Ipv4Addr::LOCALHOST, port));
+    let Ok(mut s) = TcpStream::connect_timeout(&addr, Duration::from_millis(200)) else {
+        return false;
+    };
+    let _ = s.set_read_timeout(Some(Duration::from_millis(500)));
+    if s.write_all(b"PING\r\n").is_err() {
+        return false;
+    }
+    let mut buf = [0u8; 64];
+    matches!(s.read(&mut buf), Ok(n) if buf[..n].starts_with(b"+PONG"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_missing_server_says_how_to_install_it() {
+        let e = RedisServerError::NotInstalled { ci: "true".into() };
+        let text = e.to_string();
+        assert!(text.contains("apt-get install -y redis-server"), "{text}");
+        assert!(text.contains("CI=true"), "{text}");
+    }
+}
