@@ -3,3 +3,5 @@
 //! transactions, so every store behaves the same.
 
 pub mod embedded;
+#[cfg(feature = "redis")]
+pub mod redis;
