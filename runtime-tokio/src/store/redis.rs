@@ -1,0 +1,511 @@
+//! The Redis store for the tokio daemon: core's transactions driven by an async loop over an
+//! async Redis connection.
+//!
+//! It is the twin of `anklet_lite::store::redis` (the blocking backend): same key layout, same
+//! Lua scripts and the same encoders and decoders, all from
+//! [`anklet_core::queue::redis_layout`], so the two daemons can share one queue. Only the
+//! I/O differs:
+//!
+//! - **Timeouts.** Connecting and every command are bounded ([`AsyncRedisOptions`]); redis'
+//!   own async defaults are replaced explicitly. `BLPOP` runs on a second, dedicated
+//!   connection (a multiplexed connection would queue every other command behind it) with no
+//!   response timeout of its own, bounded instead by `tokio::time::timeout(wait + response)`.
+//! - **Reconnects.** A connection that failed on I/O is dropped; the next call reconnects,
+//!   waiting `retry_delay * retry_backoff_factor^(n-1)` (capped) between failed attempts, one
+//!   `warn!` per step with the attempt and the delay, never the password.
+//! - **Retries.** Reads are retried after a reconnect; commits are not (they may have been
+//!   applied; the caller retries the operation, which is always safe).
+//! - **Corrupt records** are persisted as dead-letter placeholders before a read answers.
+//! - **Cluster mode** is not supported by this async store yet (it needs redis'
+//!   `cluster-async`); [`AsyncRedisStore::new`] refuses it with a clear error.
+
+use anklet_core::config::DatabaseSettings;
+use anklet_core::queue::QueueSettings;
+use anklet_core::queue::redis_layout::{
+    self, CommitLimits, DEFAULT_WAKE_CAP, DecodedRead, KeyName, LayoutError, RedisLayout, Script,
+    ScriptCall,
+};
+use anklet_core::queue::txn::{Commit, Fetched, Op, Read, Reply, Step, StoreError, Txn};
+use anklet_core::time::Timestamp;
+use redis::aio::MultiplexedConnection;
+use redis::{AsyncConnectionConfig, ConnectionAddr, IntoConnectionInfo, RedisConnectionInfo};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+use tokio::time::Instant;
+
+/// Connection and layout options that are not in Anklet's `database` config section.
+#[derive(Clone, Debug)]
+pub struct AsyncRedisOptions {
+    /// Where the queue's keys live.
+    pub layout: RedisLayout,
+    /// How many wake tokens the wake list keeps.
+    pub wake_cap: usize,
+    /// Bound on opening a connection.
+    pub connect_timeout: Duration,
+    /// Bound on every command's answer.
+    pub response_timeout: Duration,
+    /// Longest wait between two connect attempts.
+    pub max_backoff: Duration,
+}
+
+impl AsyncRedisOptions {
+    /// Defaults for `layout`: 5 s connect and response timeouts, backoff capped at 30 s.
+    pub fn new(layout: RedisLayout) -> Self {
+        Self {
+            layout,
+            wake_cap: DEFAULT_WAKE_CAP,
+            connect_timeout: Duration::from_secs(5),
+            response_timeout: Duration::from_secs(5),
+            max_backoff: Duration::from_secs(30),
+        }
+    }
+}
+
+/// Why an async Redis store call failed. The display never contains the password.
+#[derive(Debug, thiserror::Error)]
+pub enum AsyncRedisError {
+    /// The settings cannot describe a connection this store supports.
+    #[error("redis settings: {0}")]
+    Config(String),
+    /// No connection could be opened.
+    #[error("redis at {host}:{port} unreachable after {attempts} connect attempts: {source}")]
+    Unreachable {
+        /// Host name.
+        host: String,
+        /// Port.
+        port: u16,
+        /// Attempts made by this call.
+        attempts: u32,
+        /// The last error.
+        #[source]
+        source: redis::RedisError,
+    },
+    /// A command failed (I/O, timeout, or a server error).
+    #[error("redis command failed: {0}")]
+    Command(#[source] redis::RedisError),
+    /// A command did not answer within the response timeout.
+    #[error("redis command timed out after {0:?}")]
+    Timeout(Duration),
+    /// A reply did not fit the layout, or a record could not be encoded.
+    #[error(transparent)]
+    Layout(#[from] LayoutError),
+}
+
+/// Counters a metrics endpoint reads; shared, so they can be read while the store is busy.
+#[derive(Debug, Default)]
+pub struct AsyncRedisCounters {
+    /// Connections re-established after a failure or a dropped connection.
+    pub reconnects: AtomicU64,
+    /// Connect attempts, successful or not.
+    pub connect_attempts: AtomicU64,
+    /// Corrupt records moved to the dead letter.
+    pub quarantined: AtomicU64,
+}
+
+/// One lazily opened connection with its backoff state.
+struct Slot {
+    conn: Option<MultiplexedConnection>,
+    failures: u32,
+    next_try: Option<Instant>,
+    connected_once: bool,
+}
+
+impl Slot {
+    fn new() -> Self {
+        Self {
+            conn: None,
+            failures: 0,
+            next_try: None,
+            connected_once: false,
+        }
+    }
+}
+
+/// The job queue over Redis for the tokio runtime (see the module docs).
+pub struct AsyncRedisStore {
+    db: DatabaseSettings,
+    opts: AsyncRedisOptions,
+    settings: QueueSettings,
+    client: redis::Client,
+    main: Slot,
+    waiter: Slot,
+    scripts: [redis::Script; 3],
+    counters: Arc<AsyncRedisCounters>,
+}
+
+impl std::fmt::Debug for AsyncRedisStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // The client holds the password; show only what identifies the store.
+        f.debug_struct("AsyncRedisStore")
+            .field("host", &self.db.url)
+            .field("port", &self.db.port)
+            .field("queue", &self.opts.layout.queue())
+            .field("connected", &self.main.conn.is_some())
+            .finish_non_exhaustive()
+    }
+}
+
+impl AsyncRedisStore {
+    /// A store for `db` under the queue's `settings`. Does not connect yet: the first call
+    /// does, so the daemon can start while Redis is still coming up.
+    pub fn new(
+        db: &DatabaseSettings,
+        opts: AsyncRedisOptions,
+        settings: QueueSettings,
+    ) -> Result<Self, AsyncRedisError> {
+        if db.cluster_mode {
+            return Err(AsyncRedisError::Config(
+                "cluster_mode is not supported by the async Redis store yet".to_owned(),
+            ));
+        }
+        if db.url.is_empty() {
+            return Err(AsyncRedisError::Config("empty url".to_owned()));
+        }
+        if db.tls_enabled && rustls::crypto::CryptoProvider::get_default().is_none() {
+            return Err(AsyncRedisError::Config(
+                "tls_enabled needs a rustls crypto provider; install one at process start \
+                 (rustls::crypto::CryptoProvider::install_default)"
+                    .to_owned(),
+            ));
+        }
+        let client = redis::Client::open(connection_info(db)?)
+            .map_err(|e| AsyncRedisError::Config(e.to_string()))?;
+        Ok(Self {
+            db: db.clone(),
+            opts,
+            settings,
+            client,
+            main: Slot::new(),
+            waiter: Slot::new(),
+            scripts: Script::ALL.map(|s| redis::Script::new(s.source())),
+            counters: Arc::default(),
+        })
+    }
+
+    /// The queue's settings.
+    pub fn settings(&self) -> &QueueSettings {
+        &self.settings
+    }
+
+    /// The key layout.
+    pub fn layout(&self) -> &RedisLayout {
+        &self.opts.layout
+    }
+
+    /// Shared counters (reconnects, connect attempts, quarantined records) for metrics.
+    pub fn counters(&self) -> Arc<AsyncRedisCounters> {
+        Arc::clone(&self.counters)
+    }
+
+    /// Runs one queue operation at `now` to its reply: the async twin of core's
+    /// `txn::drive`.
+    pub async fn run(
+        &mut self,
+        now: Timestamp,
+        op: Op,
+    ) -> Result<Reply, StoreError<AsyncRedisError>> {
+        let mut txn = Txn::new(op, now, self.settings.clone());
+        loop {
+            match txn.poll() {
+                Step::Read(read) => {
+                    txn.handle_read(self.read(&read).await.map_err(StoreError::Backend)?)
+                }
+                Step::Commit(commit) => {
+                    txn.handle_commit(self.commit(&commit).await.map_err(StoreError::Backend)?)
+                }
+                Step::Done(reply) => return Ok(reply),
+                Step::Livelock => return Err(StoreError::Livelock),
+            }
+        }
+    }
+
+    /// Answers one transaction read (repairing corrupt records first, see the module docs).
+    pub async fn read(&mut self, read: &Read) -> Result<Fetched, AsyncRedisError> {
+        let call = redis_layout::encode_read(&self.opts.layout, read);
+        for round in 0..3 {
+            let reply: Vec<Option<Vec<u8>>> = self.invoke(&call, true).await?;
+            let decoded = redis_layout::decode_read(read, reply)?;
+            if !decoded.junk.is_empty() {
+                tracing::debug!(fields = ?decoded.junk, "ignored hash fields that are no job id");
+            }
+            if !decoded.needs_repair() || round == 2 {
+                return Ok(decoded.fetched);
+            }
+            self.repair(&decoded).await?;
+        }
+        Ok(Fetched::Records(Vec::new()))
+    }
+
+    /// Applies one transaction commit; `false` when a guard no longer held.
+    pub async fn commit(&mut self, commit: &Commit) -> Result<bool, AsyncRedisError> {
+        let limits = CommitLimits {
+            finished_capacity: self.settings.finished_capacity,
+            wake_cap: self.opts.wake_cap,
+        };
+        let call = redis_layout::encode_commit(&self.opts.layout, commit, limits)?;
+        let reply: i64 = self.invoke(&call, false).await?;
+        Ok(redis_layout::decode_commit(reply)?)
+    }
+
+    /// Waits until a job was queued (a wake token arrives) or `timeout` passes; `true` when
+    /// woken. Runs on its own connection so other commands are not held up behind it.
+    pub async fn wait_for_work(&mut self, timeout: Duration) -> Result<bool, AsyncRedisError> {
+        let key = self.opts.layout.key(KeyName::Wake).to_owned();
+        let block = timeout.max(Duration::from_millis(1));
+        let bound = block + self.opts.response_timeout;
+        let mut conn = self.connection(true).await?;
+        let cmd = redis::cmd("BLPOP")
+            .arg(&key)
+            .arg(block.as_secs_f64())
+            .to_owned();
+        let popped = tokio::time::timeout(
+            bound,
+            cmd.query_async::<Option<(String, String)>>(&mut conn),
+        )
+        .await;
+        match popped {
+            Ok(Ok(v)) => Ok(v.is_some()),
+            Ok(Err(e)) => {
+                self.on_error(true, &e);
+                Err(AsyncRedisError::Command(e))
+            }
+            Err(_) => {
+                // The reply may still arrive on this connection: drop it.
+                self.waiter.conn = None;
+                Err(AsyncRedisError::Timeout(bound))
+            }
+        }
+    }
+
+    fn backoff(&self, failures: u32) -> Duration {
+        let exp = i32::try_from(failures.saturating_sub(1)).unwrap_or(i32::MAX);
+        let factor = self.db.retry_backoff_factor.max(1.0).powi(exp);
+        let secs = self.db.retry_delay.as_secs_f64() * factor;
+        let max = self.opts.max_backoff;
+        if secs.is_finite() && secs < max.as_secs_f64() {
+            Duration::from_secs_f64(secs.max(0.0))
+        } else {
+            max
+        }
+    }
+
+    /// The main (or, with `waiter`, the blocking-pop) connection, opened with backoff.
+    async fn connection(&mut self, waiter: bool) -> Result<MultiplexedConnection, AsyncRedisError> {
+        let mut attempts = 0;
+        loop {
+            let slot = if waiter { &self.waiter } else { &self.main };
+            if let Some(c) = &slot.conn {
+                return Ok(c.clone());
+            }
+            if let Some(at) = slot.next_try {
+                tokio::time::sleep_until(at).await;
+            }
+            attempts += 1;
+            self.counters
+                .connect_attempts
+                .fetch_add(1, Ordering::Relaxed);
+            // The waiter has no response timeout: BLPOP is bounded by its caller.
+            let response = (!waiter).then_some(self.opts.response_timeout);
+            let config = AsyncConnectionConfig::new()
+                .set_connection_timeout(Some(self.opts.connect_timeout))
+                .set_response_timeout(response);
+            let opened = tokio::time::timeout(
+                self.opts.connect_timeout + Duration::from_millis(100),
+                self.client
+                    .get_multiplexed_async_connection_with_config(&config),
+            )
+            .await
+            .unwrap_or_else(|_| {
+                Err(redis::RedisError::from(std::io::Error::new(
+                    std::io::ErrorKind::TimedOut,
+                    "connect timed out",
+                )))
+            });
+            let failures = if waiter {
+                self.waiter.failures
+            } else {
+                self.main.failures
+            };
+            let delay = self.backoff(failures.saturating_add(1));
+            let (host, port, max_retries) =
+                (self.db.url.clone(), self.db.port, self.db.max_retries);
+            let slot = if waiter {
+                &mut self.waiter
+            } else {
+                &mut self.main
+            };
+            match opened {
+                Ok(conn) => {
+                    if slot.connected_once {
+                        self.counters.reconnects.fetch_add(1, Ordering::Relaxed);
+                        tracing::info!(host = %host, port, after_failures = slot.failures, "redis reconnected");
+                    }
+                    slot.connected_once = true;
+                    slot.failures = 0;
+                    slot.next_try = None;
+                    slot.conn = Some(conn.clone());
+                    return Ok(conn);
+                }
+                Err(e) => {
+                    slot.failures = slot.failures.saturating_add(1);
+                    slot.next_try = Some(Instant::now() + delay);
+                    tracing::warn!(
+                        host = %host,
+                        port,
+                        attempt = slot.failures,
+                        delay_ms = u64::try_from(delay.as_millis()).unwrap_or(u64::MAX),
+                        error = %e,
+                        "redis connect failed; backing off"
+                    );
+                    if attempts > max_retries {
+                        return Err(AsyncRedisError::Unreachable {
+                            host,
+                            port,
+                            attempts,
+                            source: e,
+                        });
+                    }
+                }
+            }
+        }
+    }
+
+    /// Drops a connection after an error that may have left it unusable.
+    fn on_error(&mut self, waiter: bool, e: &redis::RedisError) {
+        if is_connection_error(e) {
+            tracing::warn!(
+                host = %self.db.url,
+                port = self.db.port,
+                error = %e,
+                "redis connection lost; reconnecting on the next call"
+            );
+            if waiter {
+                self.waiter.conn = None;
+            } else {
+                self.main.conn = None;
+            }
+        }
+    }
+
+    /// Runs a script; `retry` says whether it may be repeated after an I/O error (reads).
+    async fn invoke<T: redis::FromRedisValue>(
+        &mut self,
+        call: &ScriptCall,
+        retry: bool,
+    ) -> Result<T, AsyncRedisError> {
+        let mut tries = 0;
+        loop {
+            let mut conn = self.connection(false).await?;
+            let script = &self.scripts[script_index(call.script)];
+            let mut inv = script.prepare_invoke();
+            for k in &call.keys {
+                inv.key(k);
+            }
+            for a in &call.args {
+                inv.arg(a);
+            }
+            let bound = self.opts.response_timeout * 2;
+            let result = match tokio::time::timeout(bound, inv.invoke_async::<T>(&mut conn)).await {
+                Ok(r) => r,
+                Err(_) => Err(redis::RedisError::from(std::io::Error::new(
+                    std::io::ErrorKind::TimedOut,
+                    "script timed out",
+                ))),
+            };
+            match result {
+                Ok(v) => return Ok(v),
+                Err(e) => {
+                    self.on_error(false, &e);
+                    let again = retry
+                        && tries < self.db.max_retries
+                        && (is_connection_error(&e) || is_loading(&e));
+                    if !again {
+                        return Err(AsyncRedisError::Command(e));
+                    }
+                    tries += 1;
+                    if is_loading(&e) {
+                        tokio::time::sleep(self.backoff(tries)).await;
+                    }
+                }
+            }
+        }
+    }
+
+    /// Persists the placeholders of corrupt records and drops orphan index entries.
+    async fn repair(&mut self, decoded: &DecodedRead) -> Result<(), AsyncRedisError> {
+        for c in &decoded.corrupt {
+            tracing::error!(
+                job = %c.id,
+                rev = c.rev,
+                error = %c.error,
+                queue = self.opts.layout.queue(),
+                "corrupt job record moved to the dead letter (reason corrupt_record)"
+            );
+        }
+        for commit in decoded.quarantine() {
+            if self.commit(&commit).await? {
+                self.counters.quarantined.fetch_add(1, Ordering::Relaxed);
+            }
+        }
+        if let Some(call) = redis_layout::repair_call(&self.opts.layout, &decoded.orphans) {
+            tracing::warn!(
+                jobs = ?decoded.orphans,
+                queue = self.opts.layout.queue(),
+                "index entries without a record removed"
+            );
+            let _removed: i64 = self.invoke(&call, true).await?;
+        }
+        Ok(())
+    }
+}
+
+fn script_index(s: Script) -> usize {
+    match s {
+        Script::Commit => 0,
+        Script::Read => 1,
+        Script::Repair => 2,
+    }
+}
+
+/// An error after which the connection cannot be trusted.
+fn is_connection_error(e: &redis::RedisError) -> bool {
+    e.is_io_error()
+        || e.is_timeout()
+        || e.is_connection_dropped()
+        || e.is_connection_refusal()
+        || e.is_unrecoverable_error()
+}
+
+/// The server is replaying its append-only file after a restart.
+fn is_loading(e: &redis::RedisError) -> bool {
+    e.code() == Some("LOADING")
+}
+
+/// The connection description for `db`; the password goes only into the connection info,
+/// which is never formatted.
+fn connection_info(db: &DatabaseSettings) -> Result<redis::ConnectionInfo, AsyncRedisError> {
+    let addr = if db.tls_enabled {
+        ConnectionAddr::TcpTls {
+            host: db.url.clone(),
+            port: db.port,
+            insecure: db.tls_insecure,
+            tls_params: None,
+        }
+    } else {
+        ConnectionAddr::Tcp(db.url.clone(), db.port)
+    };
+    let mut redis = RedisConnectionInfo::default()
+        .set_db(i64::from(db.database))
+        .set_lib_name("anklet", env!("CARGO_PKG_VERSION"));
+    if !db.user.is_empty() {
+        redis = redis.set_username(&db.user);
+    }
+    if !db.password.is_empty() {
+        redis = redis.set_password(db.password.expose());
+    }
+    let info = addr
+        .into_connection_info()
+        .map_err(|e| AsyncRedisError::Config(e.to_string()))?;
+    Ok(info.set_redis_settings(redis))
+}
