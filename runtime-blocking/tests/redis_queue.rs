@@ -20,7 +20,7 @@ use std::time::{Duration, Instant};
 mod queue_strategies;
 mod redis_support;
 use queue_strategies::{op, settings};
-use redis_support::{backend, db, fresh_queue, options, store, store_on};
+use redis_support::{db, fresh_queue, options, store, store_on};
 
 /// One server for the property tests of this binary (each case gets a fresh queue).
 fn shared() -> &'static RedisServer {
@@ -226,5 +226,60 @@ fn the_store_reconnects_after_the_server_restarts() {
     server.restart().unwrap();
     assert_eq!(q.get(JobId(1)).unwrap().unwrap().id, JobId(1));
     assert_eq!(q.backend().reconnects(), 1);
-    let _ = backend(&server, "unused", &QueueSettings::default());
+}
+
+#[test]
+fn a_claimer_blocked_in_wait_for_work_is_woken_by_an_enqueue() {
+    let server = must_start(ServerOptions::default());
+    let queue = fresh_queue();
+    let settings = QueueSettings::default();
+    let mut claimer = store_on(&server, &queue, settings.clone());
+    let mut receiver = store_on(&server, &queue, settings.clone());
+    let host = HostId("h".into());
+    let lease = Duration::from_secs(60);
+    let t = Timestamp(1_000);
+    assert!(
+        claimer
+            .claim(t, &host, &ClaimFilter::default(), lease)
+            .unwrap()
+            .is_none()
+    );
+    let wait = Duration::from_secs(20);
+    let blocked = std::thread::spawn(move || {
+        let start = Instant::now();
+        let woken = claimer.backend().wait_for_work(wait).unwrap();
+        let got = claimer
+            .claim(t, &host, &ClaimFilter::default(), lease)
+            .unwrap();
+        (woken, start.elapsed(), got)
+    });
+    std::thread::sleep(Duration::from_millis(300));
+    let enqueued = Instant::now();
+    receiver
+        .enqueue(t, sample_job(1, "acme", Some("t")))
+        .unwrap();
+    let (woken, waited, got) = blocked.join().unwrap();
+    println!("picked up {:?} after the enqueue", enqueued.elapsed());
+    assert!(
+        woken && waited < wait,
+        "woken by the enqueue, not the timeout"
+    );
+    assert_eq!(got.unwrap().id, JobId(1));
+    // Nobody waits now: a timeout answers false, and the wake list stays capped.
+    for id in 2..=300 {
+        receiver
+            .enqueue(t, sample_job(id, "acme", Some("t")))
+            .unwrap();
+    }
+    let wake = receiver.backend().layout().key(KeyName::Wake).to_owned();
+    let len = server.cli(&["LLEN", &wake]).unwrap();
+    let len: usize = String::from_utf8_lossy(&len.stdout).trim().parse().unwrap();
+    assert_eq!(len, anklet_core::queue::redis_layout::DEFAULT_WAKE_CAP);
+    let idle = store_on(&server, &fresh_queue(), settings);
+    assert!(
+        !idle
+            .backend()
+            .wait_for_work(Duration::from_millis(50))
+            .unwrap()
+    );
 }
