@@ -71,15 +71,26 @@ impl ClaimFilter {
     /// Decides whether a job with these labels and owner is one this host may claim.
     pub fn accepts<S: AsRef<str>>(&self, owner: &str, labels: &[S]) -> Result<VmSpec, LabelError> {
         let spec = VmSpec::from_labels(labels)?;
+        self.check(owner, &spec)?;
+        Ok(spec)
+    }
+
+    /// Decides for a spec already read from the labels (stores keep it on the record, so a
+    /// claim scanning a long queue does not parse labels again).
+    pub fn accepts_spec(&self, owner: &str, spec: Option<&VmSpec>) -> bool {
+        spec.is_some_and(|spec| self.check(owner, spec).is_ok())
+    }
+
+    fn check(&self, owner: &str, spec: &VmSpec) -> Result<(), LabelError> {
         if !self.templates.is_empty() && !self.templates.contains(&spec.template) {
-            return Err(LabelError::TemplateNotServed(spec.template.0));
+            return Err(LabelError::TemplateNotServed(spec.template.0.clone()));
         }
         if let Some(want) = &self.owner
             && !want.eq_ignore_ascii_case(owner)
         {
             return Err(LabelError::OwnerNotServed(owner.to_owned()));
         }
-        Ok(spec)
+        Ok(())
     }
 }
 

@@ -185,7 +185,7 @@ impl MemoryQueue {
             .filter(|r| {
                 r.place == Place::Queued
                     && r.ready_at <= now
-                    && filter.accepts(&r.owner, &r.labels).is_ok()
+                    && filter.accepts_spec(&r.owner, r.spec.as_ref())
             })
             .min_by_key(|r| r.order_key())
             .map(|r| r.id)?;

@@ -367,7 +367,7 @@ impl Txn {
                 let pick = page.iter().find(|v| {
                     v.record.place == Place::Queued
                         && v.record.ready_at <= now
-                        && filter.accepts(&v.record.owner, &v.record.labels).is_ok()
+                        && filter.accepts_spec(&v.record.owner, v.record.spec.as_ref())
                 });
                 match pick {
                     Some(v) => {

@@ -1,0 +1,939 @@
+//! The discrete-event world: the production `HostHandler`s and `MemoryQueue` driven by a
+//! virtual clock, with GitHub and Anka answered by seeded models. The loop jumps from event to
+//! event, so a simulated day costs only its events.
+//!
+//! Invariants are checked as the run goes (a violation stops it at once) and at the end, after
+//! a liveness phase in which faults stop and crashed hosts are back.
+
+use crate::dice::Dice;
+use crate::models::{Anka, GhJob, GitHub, Vm};
+use crate::scenario::Scenario;
+use anklet_core::handler::{
+    Defect, Effect, EffectResult, Failure, FailureClass, ForgeCmd, GithubJobStatus,
+    HandlerSettings, HostHandler, Input, Notice, RunnerCredentials, StoreCmd, VmCmd, VmState,
+};
+use anklet_core::ids::{EffectId, HostId, JobId, TemplateId, VmName};
+use anklet_core::queue::{MemoryQueue, NewJob, Place, QueueSettings};
+use anklet_core::secret::Secret;
+use anklet_core::time::Timestamp;
+use std::collections::{BTreeSet, BinaryHeap, VecDeque};
+use std::time::Duration;
+
+const GIB: u64 = 1 << 30;
+const START: Timestamp = Timestamp(1_767_225_600_000);
+const SEC: Duration = Duration::from_secs(1);
+/// How many trace lines a violation report shows.
+pub const TRACE_TAIL: usize = 60;
+
+/// A broken invariant, with the instant it was seen.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("at {at}: {what}")]
+pub struct Violation {
+    /// Simulated time since the start.
+    pub at: String,
+    /// What broke.
+    pub what: String,
+}
+
+/// What a run produced.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Report {
+    /// Jobs GitHub completed after a runner ran them.
+    pub ran: usize,
+    /// Jobs cancelled.
+    pub cancelled: usize,
+    /// Jobs in the dead letter at the end.
+    pub dead: usize,
+    /// Queue times (queued in GitHub -> started on a runner), milliseconds.
+    pub queue_ms: Vec<u64>,
+    /// VMs cloned.
+    pub vms: u64,
+    /// Template pulls.
+    pub pulls: u64,
+    /// Effects executed.
+    pub effects: u64,
+    /// Simulated time the run covered.
+    pub simulated: Duration,
+    /// Busy VM-time over available VM-time, 0..1.
+    pub utilisation: f64,
+    /// The first violation, if any.
+    pub violation: Option<Violation>,
+}
+
+#[derive(Clone, Debug)]
+enum Event {
+    Arrive(JobId),
+    Webhook(JobId, GithubJobStatus),
+    Result(usize, u32, EffectId, EffectResult),
+    Timer(usize, u32),
+    RunnerOnline(usize, VmName),
+    JobEnds(JobId, String),
+    VmDies(usize, VmName),
+    Crash(usize),
+    Restart(usize),
+    StoreDown(bool),
+    Reap,
+    Heal,
+}
+
+/// An event in the queue, ordered by (time, sequence) only, earliest first.
+struct Scheduled {
+    at: Timestamp,
+    seq: u64,
+    /// Boxed: the heap moves entries on every push and pop, and results are large.
+    event: Box<Event>,
+}
+
+impl PartialEq for Scheduled {
+    fn eq(&self, other: &Self) -> bool {
+        (self.at, self.seq) == (other.at, other.seq)
+    }
+}
+
+impl Eq for Scheduled {}
+
+impl PartialOrd for Scheduled {
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl Ord for Scheduled {
+    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+        // Reversed: BinaryHeap is a max-heap and the earliest event must come out first.
+        (other.at, other.seq).cmp(&(self.at, self.seq))
+    }
+}
+
+struct Host {
+    id: HostId,
+    handler: Option<HostHandler>,
+    epoch: u32,
+    anka: Anka,
+    timer_at: Option<Timestamp>,
+    up_since: Timestamp,
+    idle: bool,
+}
+
+/// How a run is observed and which core it drives.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Options {
+    /// Keep a trace (the last lines, for violation reports).
+    pub trace: bool,
+    /// Keep every trace line.
+    pub trace_all: bool,
+    /// Drive a deliberately broken core (tests prove the sweep catches it).
+    pub defect: Option<Defect>,
+}
+
+/// The world. Build with [`World::new`], run with [`World::run`].
+pub struct World {
+    scenario: Scenario,
+    settings: HandlerSettings,
+    dice: Dice,
+    now: Timestamp,
+    seq: u64,
+    events: BinaryHeap<Scheduled>,
+    arrivals: VecDeque<(Timestamp, JobId)>,
+    hosts: Vec<Host>,
+    queue: MemoryQueue,
+    github: GitHub,
+    store_down: bool,
+    healed: bool,
+    report: Report,
+    trace: Option<VecDeque<String>>,
+    trace_all: bool,
+    busy_vm_ms: u64,
+}
+
+impl World {
+    /// A world for `scenario`, seeded with `seed`.
+    pub fn new(scenario: Scenario, seed: u64, options: Options) -> Self {
+        let settings = HandlerSettings {
+            max_vms: scenario.max_vms,
+            idle_poll: Duration::from_secs(30),
+            lease: Duration::from_secs(120),
+            defect: options.defect,
+            ..HandlerSettings::default()
+        };
+        let mut w = Self {
+            settings,
+            dice: Dice::new(seed),
+            now: START,
+            seq: 0,
+            events: BinaryHeap::new(),
+            arrivals: VecDeque::new(),
+            hosts: Vec::new(),
+            queue: MemoryQueue::new(QueueSettings::default()),
+            github: GitHub::default(),
+            store_down: false,
+            healed: false,
+            report: Report::default(),
+            trace: options.trace.then(VecDeque::new),
+            trace_all: options.trace_all,
+            busy_vm_ms: 0,
+            scenario,
+        };
+        w.populate();
+        w
+    }
+
+    fn populate(&mut self) {
+        let s = self.scenario.clone();
+        for i in 0..s.hosts {
+            let mut anka = Anka {
+                disk_total: s.disk_gb * GIB,
+                ..Anka::default()
+            };
+            // Some hosts start with a template already local.
+            if self.dice.chance(0.5) {
+                let t = self.dice.between(0, s.templates as u64 - 1);
+                anka.templates
+                    .insert(template(t), (Some("v1".into()), s.template_gb * GIB, START));
+            }
+            self.hosts.push(Host {
+                id: HostId(format!("mac{i}")),
+                handler: None,
+                epoch: 0,
+                anka,
+                timer_at: None,
+                up_since: START,
+                idle: false,
+            });
+            self.boot(i);
+        }
+        let mut t = START;
+        let mean = s.arrival_window / u32::try_from(s.jobs.max(1)).unwrap_or(1);
+        for n in 0..s.jobs {
+            t = t + self.dice.exp(mean);
+            let id = JobId(1000 + n as u64);
+            let tpl = self.dice.between(0, s.templates as u64 - 1);
+            let run_for = self.dice.secs(s.job_secs.0, s.job_secs.1);
+            self.github.jobs.insert(
+                id,
+                GhJob {
+                    labels: vec![
+                        "self-hosted".into(),
+                        format!("anka-template:{}", template(tpl)),
+                        "anka-template-tag:v1".into(),
+                    ],
+                    status: GithubJobStatus::Queued,
+                    queued_at: t,
+                    started_at: None,
+                    finished_at: None,
+                    run_for,
+                    executions: 0,
+                },
+            );
+            self.arrivals.push_back((t, id));
+        }
+        if let Some((t, id)) = self.arrivals.pop_front() {
+            self.at(t, Event::Arrive(id));
+        }
+        let end = START + s.arrival_window;
+        for _ in 0..s.faults.host_crashes {
+            let h = self.dice.between(0, s.hosts as u64 - 1) as usize;
+            let at = START + self.dice.secs(0.0, s.arrival_window.as_secs_f64());
+            self.at(at, Event::Crash(h));
+            let back = at + self.dice.secs(30.0, 900.0);
+            self.at(back, Event::Restart(h));
+        }
+        for _ in 0..s.faults.store_outages {
+            let at = START + self.dice.secs(0.0, s.arrival_window.as_secs_f64());
+            self.at(at, Event::StoreDown(true));
+            let back = at + self.dice.secs(5.0, 300.0);
+            self.at(back, Event::StoreDown(false));
+        }
+        self.at(START + 15 * SEC, Event::Reap);
+        self.at(end + Duration::from_secs(3600), Event::Heal);
+    }
+
+    fn boot(&mut self, i: usize) {
+        let host = &mut self.hosts[i];
+        host.epoch += 1;
+        host.handler = Some(HostHandler::new(
+            host.id.clone(),
+            self.settings.clone(),
+            self.now,
+        ));
+        host.timer_at = None;
+        host.up_since = self.now;
+        host.idle = false;
+        self.drain(i);
+    }
+
+    fn at(&mut self, t: Timestamp, e: Event) {
+        self.seq += 1;
+        self.events.push(Scheduled {
+            at: t,
+            seq: self.seq,
+            event: Box::new(e),
+        });
+    }
+
+    fn log(&mut self, line: impl FnOnce() -> String) {
+        if let Some(trace) = &mut self.trace {
+            let t = self.now.saturating_since(START).as_secs_f64();
+            trace.push_back(format!("{t:>11.3}s {}", line()));
+            if !self.trace_all && trace.len() > TRACE_TAIL {
+                trace.pop_front();
+            }
+        }
+    }
+
+    /// The trace kept so far (the tail, unless [`World::trace_everything`]).
+    pub fn trace(&self) -> Vec<String> {
+        self.trace.iter().flatten().cloned().collect()
+    }
+
+    fn violation(&self, what: String) -> Violation {
+        Violation {
+            at: format!("{:.3}s", self.now.saturating_since(START).as_secs_f64()),
+            what,
+        }
+    }
+
+    /// Runs to the end (or the first violation) and reports.
+    pub fn run(mut self) -> (Report, Vec<String>) {
+        let limit = START + self.scenario.arrival_window + Duration::from_secs(48 * 3600);
+        let outcome = self.run_until(limit);
+        if let Err(v) = outcome.and_then(|()| self.final_checks()) {
+            self.report.violation = Some(v);
+        }
+        self.report.simulated = self.now.saturating_since(START);
+        let capacity = (self.scenario.hosts * self.scenario.max_vms) as f64
+            * self.report.simulated.as_millis().max(1) as f64;
+        self.report.utilisation = self.busy_vm_ms as f64 / capacity;
+        let trace = self.trace();
+        (self.report, trace)
+    }
+
+    fn run_until(&mut self, limit: Timestamp) -> Result<(), Violation> {
+        while let Some(next) = self.events.peek() {
+            if next.at > limit {
+                break;
+            }
+            if self.healed && matches!(*next.event, Event::Reap) && self.settled() {
+                break;
+            }
+            let Some(Scheduled { at, event, .. }) = self.events.pop() else {
+                break;
+            };
+            self.now = self.now.max(at);
+            self.handle(*event)?;
+        }
+        Ok(())
+    }
+
+    /// Everything is over: GitHub has no job waiting except dead-lettered ones, no lease is
+    /// held and no VM exists.
+    fn settled(&self) -> bool {
+        let listing = self.queue.list(self.now);
+        let dead: BTreeSet<JobId> = listing.dead.iter().map(|j| j.id).collect();
+        listing.queued.is_empty()
+            && listing.claimed.is_empty()
+            && self.github.jobs.iter().all(|(id, j)| {
+                matches!(j.status, GithubJobStatus::Completed { .. }) || dead.contains(id)
+            })
+            && self.hosts.iter().all(|h| h.anka.vms.is_empty())
+    }
+
+    fn handle(&mut self, event: Event) -> Result<(), Violation> {
+        match event {
+            Event::Arrive(job) => {
+                // Arrivals are scheduled one at a time to keep the event heap small.
+                if let Some((t, id)) = self.arrivals.pop_front() {
+                    self.at(t, Event::Arrive(id));
+                }
+                self.log(|| format!("github queues {job}"));
+                self.webhook(job, GithubJobStatus::Queued);
+            }
+            Event::Webhook(job, status) => self.deliver(job, status),
+            Event::Result(h, epoch, id, result) => {
+                if self.hosts[h].epoch == epoch
+                    && let Some(handler) = &mut self.hosts[h].handler
+                {
+                    handler.handle_input(self.now, Input::Result { id, result });
+                    self.drain(h);
+                }
+            }
+            Event::Timer(h, epoch) => {
+                let host = &mut self.hosts[h];
+                if host.epoch == epoch
+                    && host.timer_at.is_some_and(|t| t <= self.now)
+                    && let Some(handler) = &mut host.handler
+                {
+                    host.timer_at = None;
+                    handler.handle_timeout(self.now);
+                    self.drain(h);
+                }
+            }
+            Event::RunnerOnline(h, vm) => self.runner_online(h, vm),
+            Event::JobEnds(job, runner) => self.job_ends(job, &runner),
+            Event::VmDies(h, vm) => {
+                if let Some(v) = self.hosts[h].anka.vms.get_mut(&vm) {
+                    v.running = false;
+                    self.log(|| format!("host mac{h} VM {vm} dies"));
+                }
+            }
+            Event::Crash(h) => {
+                if !self.healed && self.hosts[h].handler.is_some() {
+                    self.log(|| format!("host mac{h} crashes"));
+                    self.hosts[h].handler = None;
+                    self.hosts[h].epoch += 1;
+                    // A crash kills the pull in progress.
+                    self.hosts[h].anka.pulling_until = None;
+                }
+            }
+            Event::Restart(h) => {
+                if self.hosts[h].handler.is_none() {
+                    self.log(|| format!("host mac{h} restarts"));
+                    self.boot(h);
+                }
+            }
+            Event::StoreDown(down) => {
+                if !self.healed || !down {
+                    self.store_down = down;
+                    self.log(|| format!("store {}", if down { "down" } else { "up" }));
+                }
+            }
+            Event::Reap => {
+                if !self.store_down {
+                    for r in self.queue.reap_expired(self.now) {
+                        self.log(|| {
+                            format!("reaper: {} from {} -> {:?}", r.job, r.host, r.outcome)
+                        });
+                    }
+                }
+                self.at(self.now + 15 * SEC, Event::Reap);
+            }
+            Event::Heal => {
+                self.log(|| "faults stop; every host up".into());
+                self.healed = true;
+                self.store_down = false;
+                self.scenario.faults = crate::scenario::Faults::none();
+                for h in 0..self.hosts.len() {
+                    if self.hosts[h].handler.is_none() {
+                        self.boot(h);
+                    }
+                }
+            }
+        }
+        self.check_running()
+    }
+
+    /// GitHub sends a webhook: maybe lost (redelivered later), duplicated, delayed.
+    fn webhook(&mut self, job: JobId, status: GithubJobStatus) {
+        let f = self.scenario.faults.clone();
+        let jitter = self.dice.secs(0.0, f.webhook_jitter.as_secs_f64());
+        let mut at = self.now + Duration::from_millis(50) + jitter;
+        if self.dice.chance(f.webhook_loss) {
+            // The delivery failed; the receiver's redelivery pass finds it within minutes.
+            at = at + self.dice.secs(60.0, 600.0);
+        }
+        self.at(at, Event::Webhook(job, status.clone()));
+        if self.dice.chance(f.webhook_dup) {
+            let again = at + self.dice.secs(0.0, 60.0);
+            self.at(again, Event::Webhook(job, status));
+        }
+    }
+
+    /// The receiver stores the event; the host holding the job hears of it.
+    fn deliver(&mut self, job: JobId, status: GithubJobStatus) {
+        if self.store_down {
+            // The receiver answers 5xx; GitHub's delivery shows failed and is redelivered.
+            let at = self.now + self.dice.secs(30.0, 300.0);
+            self.at(at, Event::Webhook(job, status));
+            return;
+        }
+        self.log(|| format!("webhook {job} {status:?}"));
+        if status == GithubJobStatus::Queued {
+            let Some(gh) = self.github.jobs.get(&job) else {
+                return;
+            };
+            let new = NewJob {
+                id: job,
+                run_id: job.0 + 500_000,
+                owner: "acme".into(),
+                repo: "app".into(),
+                labels: gh.labels.clone(),
+                payload: "{}".into(),
+            };
+            self.queue.enqueue(self.now, new);
+            self.wake_one();
+            return;
+        }
+        self.queue.job_status(self.now, job, &status);
+        let holder = self
+            .queue
+            .get(job)
+            .and_then(|r| r.lease().map(|l| l.host.clone()));
+        if let Some(host) = holder
+            && let Some(h) = self.hosts.iter().position(|x| x.id == host)
+            && let Some(handler) = &mut self.hosts[h].handler
+        {
+            handler.handle_input(self.now, Input::JobStatus { job, status });
+            self.drain(h);
+        }
+    }
+
+    fn wake_one(&mut self) {
+        let idle: Vec<usize> = (0..self.hosts.len())
+            .filter(|&h| self.hosts[h].idle && self.hosts[h].handler.is_some())
+            .collect();
+        if let Some(&h) = self.dice.pick(&idle) {
+            let host = &mut self.hosts[h];
+            host.idle = false;
+            if let Some(handler) = &mut host.handler {
+                handler.handle_input(self.now, Input::QueueNotEmpty);
+            }
+            self.drain(h);
+        }
+    }
+
+    /// Executes every effect host `h` has decided, then re-arms its timer.
+    fn drain(&mut self, h: usize) {
+        while let Some(effect) = self.hosts[h]
+            .handler
+            .as_mut()
+            .and_then(HostHandler::poll_effect)
+        {
+            self.report.effects += 1;
+            self.log(|| format!("mac{h} -> {effect}"));
+            if let Err(v) = self.observe(h, &effect) {
+                self.report.violation.get_or_insert(v);
+            }
+            let epoch = self.hosts[h].epoch;
+            let (id, (after, result)) = match effect {
+                Effect::Store { id, cmd, .. } => (id, self.store(h, &cmd)),
+                Effect::Vm { id, cmd, timeout } => (id, self.anka(h, cmd, timeout)),
+                Effect::Forge { id, cmd, .. } => (id, self.forge(h, cmd)),
+                Effect::Notice(_) => continue,
+            };
+            self.at(self.now + after, Event::Result(h, epoch, id, result));
+        }
+        let host = &mut self.hosts[h];
+        if let Some((t, _)) = host.handler.as_ref().and_then(HostHandler::poll_timeout)
+            && host.timer_at.is_none_or(|old| t < old || old <= self.now)
+        {
+            host.timer_at = Some(t);
+            let epoch = host.epoch;
+            self.at(t, Event::Timer(h, epoch));
+        }
+    }
+
+    /// Invariants that concern one effect or notice.
+    fn observe(&mut self, h: usize, effect: &Effect) -> Result<(), Violation> {
+        if let Effect::Notice(Notice::JobEnded { job, end }) = effect {
+            // When a lifecycle ends, every VM it made is gone.
+            let left: Vec<&VmName> = self.hosts[h]
+                .anka
+                .vms
+                .keys()
+                .filter(|vm| vm.owner().is_some_and(|(_, j)| j == *job))
+                .collect();
+            if !left.is_empty() {
+                return Err(self.violation(format!(
+                    "mac{h}: {job} ended ({end}) but its VM {left:?} still exists"
+                )));
+            }
+        }
+        Ok(())
+    }
+
+    fn store(&mut self, h: usize, cmd: &StoreCmd) -> (Duration, EffectResult) {
+        let latency = Duration::from_millis(2);
+        if self.store_down {
+            let f = Failure::new(FailureClass::Transient, "store unreachable");
+            return (latency, EffectResult::Failed(f));
+        }
+        let result = self.queue.execute(self.now, cmd);
+        if let (StoreCmd::Claim { .. }, EffectResult::Claimed(None)) = (cmd, &result) {
+            self.hosts[h].idle = true;
+        }
+        (latency, result)
+    }
+
+    fn anka(&mut self, h: usize, cmd: VmCmd, timeout: Duration) -> (Duration, EffectResult) {
+        let f = self.scenario.faults.clone();
+        let fail = |class, msg: &str| EffectResult::Failed(Failure::new(class, msg));
+        let now = self.now;
+        let quick = Duration::from_millis(300);
+        match cmd {
+            VmCmd::Inventory => {
+                let a = &self.hosts[h].anka;
+                let r = EffectResult::Inventory {
+                    templates: a.inventory(),
+                    disk: a.disk(),
+                    vms: a.vms.keys().cloned().collect(),
+                };
+                (quick, r)
+            }
+            VmCmd::CheckDownloadSize { spec } => {
+                let a = &self.hosts[h].anka;
+                let have = a
+                    .templates
+                    .get(&spec.template)
+                    .is_some_and(|t| t.0 == spec.tag);
+                let size = if have {
+                    0
+                } else {
+                    self.scenario.template_gb * GIB
+                };
+                (
+                    SEC,
+                    EffectResult::DownloadSize {
+                        download_bytes: size,
+                        disk: a.disk(),
+                    },
+                )
+            }
+            VmCmd::DeleteTemplate { template } => {
+                let in_use = self.hosts[h]
+                    .anka
+                    .vms
+                    .values()
+                    .any(|v| v.template == template);
+                if in_use {
+                    return (
+                        quick,
+                        fail(FailureClass::Permanent, "template in use by a VM"),
+                    );
+                }
+                self.hosts[h].anka.templates.remove(&template);
+                (SEC, EffectResult::Done)
+            }
+            VmCmd::PullTemplate { spec } => {
+                if self.hosts[h].anka.pulling_until.is_some_and(|t| t > now) {
+                    let v = self.violation(format!("mac{h}: two pulls at once"));
+                    self.report.violation.get_or_insert(v);
+                }
+                self.report.pulls += 1;
+                let took = self
+                    .dice
+                    .secs(self.scenario.pull_secs.0, self.scenario.pull_secs.1);
+                let took = took.min(timeout);
+                self.hosts[h].anka.pulling_until = Some(now + took);
+                let size = self.scenario.template_gb * GIB;
+                if self.dice.chance(f.pull_fail) || took >= timeout {
+                    return (took, fail(FailureClass::Transient, "registry error"));
+                }
+                let a = &mut self.hosts[h].anka;
+                let old = a.templates.get(&spec.template).map_or(0, |t| t.1);
+                if a.free() + old < size {
+                    return (
+                        took,
+                        fail(FailureClass::DiskFull, "no space left on device"),
+                    );
+                }
+                a.templates
+                    .insert(spec.template.clone(), (spec.tag.clone(), size, now + took));
+                (
+                    took,
+                    EffectResult::Pulled {
+                        tag: spec.tag,
+                        size_bytes: size,
+                    },
+                )
+            }
+            VmCmd::Clone { vm, spec } => {
+                self.report.vms += 1;
+                let a = &mut self.hosts[h].anka;
+                if a.templates
+                    .get(&spec.template)
+                    .is_none_or(|t| t.0 != spec.tag)
+                {
+                    return (SEC, fail(FailureClass::NotFound, "template not found"));
+                }
+                if self.dice.chance(f.clone_fail) {
+                    // A failed clone may still leave a half-made VM behind.
+                    if self.dice.chance(0.5) {
+                        self.hosts[h].anka.vms.insert(
+                            vm,
+                            Vm {
+                                running: false,
+                                template: spec.template,
+                            },
+                        );
+                        self.check_slots(h);
+                    }
+                    return (5 * SEC, fail(FailureClass::Transient, "clone failed"));
+                }
+                self.hosts[h].anka.vms.insert(
+                    vm,
+                    Vm {
+                        running: false,
+                        template: spec.template,
+                    },
+                );
+                self.check_slots(h);
+                (5 * SEC, EffectResult::Done)
+            }
+            VmCmd::Start { vm } => {
+                let a = &mut self.hosts[h].anka;
+                if !a.vms.contains_key(&vm) {
+                    return (SEC, fail(FailureClass::NotFound, "no such VM"));
+                }
+                if a.running() >= 2 {
+                    return (
+                        SEC,
+                        fail(FailureClass::Permanent, "license limit: 2 running VMs"),
+                    );
+                }
+                if self.dice.chance(f.start_fail) {
+                    return (20 * SEC, fail(FailureClass::Transient, "VM failed to boot"));
+                }
+                if let Some(v) = self.hosts[h].anka.vms.get_mut(&vm) {
+                    v.running = true;
+                }
+                (20 * SEC, EffectResult::Done)
+            }
+            VmCmd::StartRunner { vm, .. } => {
+                if !self.hosts[h].anka.vms.get(&vm).is_some_and(|v| v.running) {
+                    return (SEC, fail(FailureClass::NotFound, "VM not running"));
+                }
+                if !self.dice.chance(f.runner_dud) {
+                    let boot = now + self.dice.secs(10.0, 40.0);
+                    self.at(boot, Event::RunnerOnline(h, vm));
+                }
+                (10 * SEC, EffectResult::Done)
+            }
+            VmCmd::InspectVm { vm } => {
+                let state = match self.hosts[h].anka.vms.get(&vm) {
+                    Some(v) if v.running => VmState::Running,
+                    Some(_) => VmState::Stopped,
+                    None => VmState::Missing,
+                };
+                (quick, EffectResult::VmState(state))
+            }
+            VmCmd::Delete { vm } => {
+                self.hosts[h].anka.vms.remove(&vm);
+                self.runner_gone(&vm);
+                (3 * SEC, EffectResult::Done)
+            }
+        }
+    }
+
+    fn forge(&mut self, _h: usize, cmd: ForgeCmd) -> (Duration, EffectResult) {
+        let latency = Duration::from_millis(150);
+        let flaky = !matches!(cmd, ForgeCmd::RemoveRunner { .. });
+        if flaky && self.dice.chance(self.scenario.faults.api_fail) {
+            let f = Failure::new(FailureClass::Transient, "502 Bad Gateway");
+            return (latency, EffectResult::Failed(f));
+        }
+        match cmd {
+            ForgeCmd::CreateRunnerConfig { job, runner, .. } => {
+                self.github.runners.insert(runner.0, (job.id, None));
+                let creds = RunnerCredentials::Jit(Secret::new("jit"));
+                (latency, EffectResult::RunnerConfig(creds))
+            }
+            ForgeCmd::GetJob { job } => match self.github.jobs.get(&job.id) {
+                Some(j) => (latency, EffectResult::JobStatus(j.status.clone())),
+                None => (
+                    latency,
+                    EffectResult::Failed(Failure::new(FailureClass::NotFound, "404")),
+                ),
+            },
+            ForgeCmd::RemoveRunner { runner, .. } => {
+                if self
+                    .github
+                    .runners
+                    .get(&runner.0)
+                    .is_some_and(|r| r.1.is_some())
+                {
+                    let f = Failure::new(FailureClass::Permanent, "runner is running a job");
+                    return (latency, EffectResult::Failed(f));
+                }
+                self.github.runners.remove(&runner.0);
+                (latency, EffectResult::Done)
+            }
+            ForgeCmd::CancelWorkflowRun { job } => {
+                self.cancel(job.id);
+                (latency, EffectResult::Done)
+            }
+        }
+    }
+
+    /// A runner came online: GitHub hands it its job if that job still waits.
+    fn runner_online(&mut self, h: usize, vm: VmName) {
+        if !self.hosts[h].anka.vms.get(&vm).is_some_and(|v| v.running) {
+            return;
+        }
+        let Some((for_job, None)) = self.github.runners.get(&vm.0).cloned() else {
+            return;
+        };
+        let Some(job) = self.github.jobs.get_mut(&for_job) else {
+            return;
+        };
+        if job.status != GithubJobStatus::Queued {
+            return;
+        }
+        job.status = GithubJobStatus::InProgress {
+            runner: Some(vm.0.clone()),
+        };
+        job.started_at = Some(self.now);
+        job.executions += 1;
+        let run_for = job.run_for;
+        let queued_at = job.queued_at;
+        if job.executions > 1 {
+            let v = self.violation(format!("{for_job} ran twice"));
+            self.report.violation.get_or_insert(v);
+        }
+        self.report
+            .queue_ms
+            .push(self.now.saturating_since(queued_at).as_millis() as u64);
+        self.busy_vm_ms += run_for.as_millis() as u64;
+        self.github
+            .runners
+            .insert(vm.0.clone(), (for_job, Some(for_job)));
+        self.log(|| format!("github: runner {vm} starts {for_job}"));
+        let status = GithubJobStatus::InProgress {
+            runner: Some(vm.0.clone()),
+        };
+        self.webhook(for_job, status);
+        self.at(self.now + run_for, Event::JobEnds(for_job, vm.0.clone()));
+        if self.dice.chance(self.scenario.faults.vm_death) {
+            let at = self.now + self.dice.secs(1.0, run_for.as_secs_f64().max(1.0));
+            self.at(at, Event::VmDies(h, vm));
+        }
+        if self.dice.chance(self.scenario.faults.cancel) {
+            let at = self.now + self.dice.secs(1.0, 120.0);
+            self.at(at, Event::JobEnds(for_job, "cancel".into()));
+        }
+    }
+
+    fn job_ends(&mut self, job: JobId, runner: &str) {
+        if runner == "cancel" {
+            return self.cancel(job);
+        }
+        let Some(j) = self.github.jobs.get(&job) else {
+            return;
+        };
+        if j.status
+            != (GithubJobStatus::InProgress {
+                runner: Some(runner.to_owned()),
+            })
+        {
+            return;
+        }
+        // The runner finishes only if its VM still runs; otherwise runner_gone already failed it.
+        let alive = self.hosts.iter().any(|h| {
+            h.anka
+                .vms
+                .get(&VmName(runner.to_owned()))
+                .is_some_and(|v| v.running)
+        });
+        let conclusion = if alive { "success" } else { "failure" };
+        self.finish(job, conclusion);
+        self.github.runners.remove(runner);
+    }
+
+    /// A VM with a runner was deleted: a job it ran fails (GitHub loses the runner).
+    fn runner_gone(&mut self, vm: &VmName) {
+        if let Some((_, Some(job))) = self.github.runners.remove(&vm.0) {
+            let running = self.github.jobs.get(&job).is_some_and(|j| {
+                j.status
+                    == GithubJobStatus::InProgress {
+                        runner: Some(vm.0.clone()),
+                    }
+            });
+            if running {
+                self.finish(job, "failure");
+            }
+        }
+    }
+
+    fn cancel(&mut self, job: JobId) {
+        let done = self
+            .github
+            .jobs
+            .get(&job)
+            .is_none_or(|j| matches!(j.status, GithubJobStatus::Completed { .. }));
+        if !done {
+            self.finish(job, "cancelled");
+        }
+    }
+
+    fn finish(&mut self, job: JobId, conclusion: &str) {
+        let Some(j) = self.github.jobs.get_mut(&job) else {
+            return;
+        };
+        j.status = GithubJobStatus::Completed {
+            conclusion: Some(conclusion.to_owned()),
+        };
+        j.finished_at = Some(self.now);
+        match conclusion {
+            "cancelled" => self.report.cancelled += 1,
+            _ => self.report.ran += 1,
+        }
+        self.log(|| format!("github: {job} completed ({conclusion})"));
+        let status = GithubJobStatus::Completed {
+            conclusion: Some(conclusion.to_owned()),
+        };
+        self.webhook(job, status);
+    }
+
+    /// Invariants checked after every event.
+    fn check_running(&self) -> Result<(), Violation> {
+        match &self.report.violation {
+            Some(v) => Err(v.clone()),
+            None => Ok(()),
+        }
+    }
+
+    /// A host never has more VMs than slots (checked whenever a VM appears).
+    fn check_slots(&mut self, h: usize) {
+        let vms = &self.hosts[h].anka.vms;
+        if vms.len() > self.scenario.max_vms {
+            let what = format!(
+                "mac{h} has {} VMs, more than {} slots: {:?}",
+                vms.len(),
+                self.scenario.max_vms,
+                vms.keys().collect::<Vec<_>>()
+            );
+            let v = self.violation(what);
+            self.report.violation.get_or_insert(v);
+        }
+    }
+
+    /// Liveness and agreement once the run is over.
+    fn final_checks(&mut self) -> Result<(), Violation> {
+        let listing = self.queue.list(self.now);
+        self.report.dead = listing.dead.len();
+        let dead: BTreeSet<JobId> = listing.dead.iter().map(|j| j.id).collect();
+        let lost: Vec<JobId> = self
+            .github
+            .jobs
+            .iter()
+            .filter(|(id, j)| {
+                !matches!(j.status, GithubJobStatus::Completed { .. }) && !dead.contains(id)
+            })
+            .map(|(id, _)| *id)
+            .collect();
+        if !lost.is_empty() {
+            return Err(self.violation(format!(
+                "jobs neither finished nor dead-lettered at the end: {lost:?}"
+            )));
+        }
+        if !listing.claimed.is_empty() {
+            let held: Vec<JobId> = listing.claimed.iter().map(|j| j.id).collect();
+            return Err(self.violation(format!("store still holds leases on {held:?}")));
+        }
+        for (i, h) in self.hosts.iter().enumerate() {
+            if !h.anka.vms.is_empty() {
+                let vms: Vec<&VmName> = h.anka.vms.keys().collect();
+                return Err(self.violation(format!("mac{i} still has VMs {vms:?}")));
+            }
+        }
+        for r in self.queue.records() {
+            if r.place != Place::Queued && !matches!(r.place, Place::Dead { .. }) {
+                return Err(self.violation(format!("{} left in {}", r.id, r.place.name())));
+            }
+        }
+        Ok(())
+    }
+}
+
+fn template(n: u64) -> TemplateId {
+    TemplateId(format!("tpl-{n}"))
+}
