@@ -216,7 +216,10 @@ fn an_unreachable_server_gives_errors_backoff_lines_and_no_busy_loop() {
 
 #[test]
 fn the_store_reconnects_after_the_server_restarts() {
-    let mut server = must_start(ServerOptions { aof: true });
+    let mut server = must_start(ServerOptions {
+        aof: true,
+        ..ServerOptions::default()
+    });
     let settings = QueueSettings::default();
     let mut q = store(&server, settings);
     let t = Timestamp(1_000);

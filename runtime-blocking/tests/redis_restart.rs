@@ -37,7 +37,10 @@ struct Outcome {
 
 #[test]
 fn sigkill_and_aof_restart_lose_nothing_acknowledged_and_duplicate_nothing() {
-    let mut server = must_start(ServerOptions { aof: true });
+    let mut server = must_start(ServerOptions {
+        aof: true,
+        ..ServerOptions::default()
+    });
     let port = server.port();
     let queue = fresh_queue();
     let settings = QueueSettings {

@@ -56,6 +56,8 @@ pub enum RedisServerError {
 pub struct ServerOptions {
     /// `appendonly yes` with `appendfsync always`: every acknowledged write survives SIGKILL.
     pub aof: bool,
+    /// `cluster-enabled yes` (a node of a [`RedisCluster`]).
+    pub cluster: bool,
 }
 
 /// A running (or killed, awaiting restart) `redis-server` owned by one test; dropped = killed.
@@ -75,7 +77,10 @@ impl RedisServer {
 
     /// Starts a server with append-only persistence (`appendfsync always`).
     pub fn start_aof() -> Result<Self, RedisServerError> {
-        Self::start_with(ServerOptions { aof: true })
+        Self::start_with(ServerOptions {
+            aof: true,
+            ..ServerOptions::default()
+        })
     }
 
     /// Starts a server with `options` on a free loopback port, retrying with another port if
@@ -119,6 +124,10 @@ impl RedisServer {
             .arg(dir)
             .arg("--logfile")
             .arg(dir.join("redis.log"));
+        if self.options.cluster {
+            cmd.args(["--cluster-enabled", "yes", "--cluster-node-timeout", "5000"])
+                .args(["--cluster-config-file", "nodes.conf"]);
+        }
         if self.options.aof {
             cmd.args(["--appendonly", "yes", "--appendfsync", "always"]);
         } else {
@@ -231,6 +240,67 @@ impl RedisServer {
 impl Drop for RedisServer {
     fn drop(&mut self) {
         self.kill();
+    }
+}
+
+/// A Redis Cluster of masters on loopback (no replicas), for the store's cluster mode.
+#[derive(Debug)]
+pub struct RedisCluster {
+    nodes: Vec<RedisServer>,
+}
+
+impl RedisCluster {
+    /// Starts `masters` (at least 3) cluster nodes and joins them with
+    /// `redis-cli --cluster create`, waiting until the cluster state is ok.
+    pub fn start(masters: usize) -> Result<Self, RedisServerError> {
+        let options = ServerOptions {
+            cluster: true,
+            ..ServerOptions::default()
+        };
+        let nodes = (0..masters.max(3))
+            .map(|_| RedisServer::start_with(options.clone()))
+            .collect::<Result<Vec<_>, _>>()?;
+        let addrs: Vec<String> = nodes
+            .iter()
+            .map(|n| format!("127.0.0.1:{}", n.port()))
+            .collect();
+        let out = Command::new("redis-cli")
+            .arg("--cluster")
+            .arg("create")
+            .args(&addrs)
+            .args(["--cluster-replicas", "0", "--cluster-yes"])
+            .output()
+            .map_err(|source| RedisServerError::Io {
+                what: "redis-cli --cluster create",
+                source,
+            })?;
+        if !out.status.success() {
+            return Err(RedisServerError::Io {
+                what: "redis-cli --cluster create",
+                source: std::io::Error::other(String::from_utf8_lossy(&out.stdout).into_owned()),
+            });
+        }
+        let cluster = Self { nodes };
+        let deadline = Instant::now() + READY_TIMEOUT;
+        while Instant::now() < deadline {
+            let ok = cluster.nodes.iter().all(|n| {
+                n.cli(&["CLUSTER", "INFO"])
+                    .is_ok_and(|o| String::from_utf8_lossy(&o.stdout).contains("cluster_state:ok"))
+            });
+            if ok {
+                return Ok(cluster);
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        Err(RedisServerError::NotReady {
+            port: cluster.nodes[0].port(),
+            log: cluster.nodes[0].log_tail(),
+        })
+    }
+
+    /// The nodes.
+    pub fn nodes(&self) -> &[RedisServer] {
+        &self.nodes
     }
 }
 

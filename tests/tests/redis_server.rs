@@ -10,7 +10,10 @@ fn cli(s: &RedisServer, args: &[&str]) -> String {
 
 #[test]
 fn aof_survives_sigkill_and_restart_on_the_same_port() {
-    let mut s = must_start(ServerOptions { aof: true });
+    let mut s = must_start(ServerOptions {
+        aof: true,
+        ..ServerOptions::default()
+    });
     let port = s.port();
     assert_eq!(s.url(), format!("redis://127.0.0.1:{port}/"));
     assert_eq!(cli(&s, &["SET", "k", "v"]), "OK");
