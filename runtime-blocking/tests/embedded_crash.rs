@@ -15,7 +15,7 @@ use anklet_core::queue::conformance::sample_job;
 use anklet_core::queue::txn::{Backend, Fetched, Read};
 use anklet_core::queue::{JobQueue, QueueSettings};
 use anklet_core::time::Timestamp;
-use anklet_lite::store::embedded::{EmbeddedStore, open_store};
+use anklet_lite::store::embedded::{EmbeddedBackend, EmbeddedError, EmbeddedStore, open_store};
 use std::collections::{BTreeMap, BTreeSet};
 use std::io::{BufRead, BufReader, Write};
 use std::path::Path;
@@ -140,10 +140,18 @@ fn run_child(path: &Path, round: u64, kill_after: u64, extra_spin: u64) -> Vec<(
             acked.push((op.to_owned(), id.parse().unwrap()));
         }
     };
+    let mut lock_checked = false;
     while (acked.len() as u64) < kill_after {
         match lines.next() {
             Some(line) => parse(&line.unwrap(), &mut acked),
             None => panic!("writer child exited early after {} acks", acked.len()),
+        }
+        if !lock_checked && !acked.is_empty() {
+            // While the child has the store open, this process is refused, naming the file.
+            let err = EmbeddedBackend::open(path).unwrap_err();
+            assert!(matches!(err, EmbeddedError::Locked { .. }), "{err:?}");
+            assert!(err.to_string().contains(&path.display().to_string()));
+            lock_checked = true;
         }
     }
     // Land the kill at a random point inside the next write, not right after a line.

@@ -51,7 +51,7 @@ use anklet_core::queue::{
 };
 use anklet_core::time::Timestamp;
 use redb::{
-    Database, ReadableDatabase, ReadableTable, ReadableTableMetadata, TableDefinition,
+    Database, Durability, ReadableDatabase, ReadableTable, ReadableTableMetadata, TableDefinition,
     WriteTransaction,
 };
 use std::path::{Path, PathBuf};
@@ -147,7 +147,8 @@ from_redb!(
     redb::TransactionError,
     redb::TableError,
     redb::StorageError,
-    redb::CommitError
+    redb::CommitError,
+    redb::SetDurabilityError
 );
 
 /// The embedded store's [`txn::Backend`]: the queue's records, finished memory and host
@@ -238,7 +239,8 @@ impl EmbeddedBackend {
                     source,
                 },
             })?;
-        let w = db.begin_write()?;
+        let mut w = db.begin_write()?;
+        w.set_durability(Durability::Immediate)?;
         {
             w.open_table(RECORDS)?;
             w.open_table(QUEUED)?;
@@ -276,6 +278,14 @@ impl EmbeddedBackend {
     /// The store file, for logs and operator messages.
     pub fn path(&self) -> &Path {
         &self.path
+    }
+
+    /// Begins a write whose commit returns only after the fsync (redb's default, stated here
+    /// so a change of default cannot weaken the guarantee).
+    fn begin_durable(&self) -> Result<WriteTransaction, EmbeddedError> {
+        let mut w = self.db.begin_write()?;
+        w.set_durability(Durability::Immediate)?;
+        Ok(w)
     }
 
     /// Answers a read once, collecting what needs repair instead of answering when something
@@ -376,7 +386,7 @@ impl EmbeddedBackend {
 
     /// Applies read repairs in one durable write.
     fn repair(&self, repairs: Vec<Repair>) -> Result<(), EmbeddedError> {
-        let w = self.db.begin_write()?;
+        let w = self.begin_durable()?;
         {
             let mut t = Tables::open(&w)?;
             for fix in repairs {
@@ -524,7 +534,7 @@ impl txn::Backend for EmbeddedBackend {
     }
 
     fn commit(&mut self, commit: &Commit) -> Result<bool, Self::Error> {
-        let w = self.db.begin_write()?;
+        let w = self.begin_durable()?;
         {
             let mut t = Tables::open(&w)?;
             for write in &commit.writes {
@@ -558,7 +568,7 @@ impl txn::Backend for EmbeddedBackend {
                 hosts.insert(host.0.as_str(), (at.as_millis(), payload.as_str()))?;
             }
         }
-        // Durability::Immediate (redb's default): commit returns after the fsync.
+        // Durability::Immediate: commit returns after the fsync.
         w.commit()?;
         Ok(true)
     }
@@ -595,6 +605,15 @@ fn remember(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The tokio daemon moves the backend into `spawn_blocking` closures.
+    #[test]
+    fn backend_is_send() {
+        fn send<T: Send + 'static>() {}
+        send::<EmbeddedBackend>();
+        send::<EmbeddedStore>();
+        send::<EmbeddedError>();
+    }
 
     #[test]
     fn place_keys_follow_the_place() {
