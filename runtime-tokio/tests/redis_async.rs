@@ -188,3 +188,63 @@ async fn an_unreachable_server_fails_with_backoff_not_a_busy_loop() {
     assert!((3..=12).contains(&attempts), "{attempts} connect attempts");
     assert!(s.wait_for_work(Duration::from_millis(10)).await.is_err());
 }
+
+#[test]
+fn cluster_mode_passes_the_conformance_suite_and_wakes_claimers() {
+    use anklet_tests::redis_server::RedisCluster;
+    let cluster = RedisCluster::start(3).unwrap_or_else(|e| panic!("cluster: {e}"));
+    let port = cluster.nodes()[0].port();
+    let cluster_store = |queue: &str, settings: QueueSettings| {
+        let mut db = db(port);
+        db.cluster_mode = true;
+        let o = AsyncRedisOptions::new(RedisLayout::new(DEFAULT_PREFIX, queue).unwrap());
+        AsyncRedisStore::new(&db, o, settings).unwrap()
+    };
+    let results = conformance::run_all(|settings| {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        let store = cluster_store(&fresh_queue(), settings.clone());
+        Store::new(BlockOn { rt, store }, settings)
+    });
+    let failed: Vec<String> = results
+        .into_iter()
+        .filter_map(|(name, r)| r.err().map(|v| format!("{name}: {v}")))
+        .collect();
+    assert!(failed.is_empty(), "{failed:#?}");
+
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        let queue = fresh_queue();
+        let mut claimer = cluster_store(&queue, QueueSettings::default());
+        let mut receiver = cluster_store(&queue, QueueSettings::default());
+        let claim = Op::Claim(
+            HostId("h".into()),
+            ClaimFilter::default(),
+            Duration::from_secs(60),
+        );
+        let task = tokio::spawn(async move {
+            let woken = claimer
+                .wait_for_work(Duration::from_secs(20))
+                .await
+                .unwrap();
+            (woken, claimer.run(now(), claim).await.unwrap())
+        });
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        receiver
+            .run(now(), Op::Enqueue(sample_job(1, "acme", Some("t"))))
+            .await
+            .unwrap();
+        let (woken, got) = task.await.unwrap();
+        assert!(woken);
+        let Reply::Claimed(Some(r)) = got else {
+            panic!("{got:?}")
+        };
+        assert_eq!(r.id, JobId(1));
+    });
+}

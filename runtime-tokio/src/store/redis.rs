@@ -16,8 +16,8 @@
 //! - **Retries.** Reads are retried after a reconnect; commits are not (they may have been
 //!   applied; the caller retries the operation, which is always safe).
 //! - **Corrupt records** are persisted as dead-letter placeholders before a read answers.
-//! - **Cluster mode** is not supported by this async store yet (it needs redis'
-//!   `cluster-async`); [`AsyncRedisStore::new`] refuses it with a clear error.
+//! - **Cluster mode** (`cluster_mode`) uses redis' async cluster connection; all keys of a
+//!   queue share one hash tag, so every script runs on one shard. Database 0 only.
 
 use anklet_core::config::DatabaseSettings;
 use anklet_core::queue::QueueSettings;
@@ -27,8 +27,11 @@ use anklet_core::queue::redis_layout::{
 };
 use anklet_core::queue::txn::{Commit, Fetched, Op, Read, Reply, Step, StoreError, Txn};
 use anklet_core::time::Timestamp;
-use redis::aio::MultiplexedConnection;
-use redis::{AsyncConnectionConfig, ConnectionAddr, IntoConnectionInfo, RedisConnectionInfo};
+use redis::aio::{ConnectionLike, MultiplexedConnection};
+use redis::{
+    AsyncConnectionConfig, Cmd, ConnectionAddr, IntoConnectionInfo, Pipeline, RedisConnectionInfo,
+    RedisFuture, Value,
+};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
@@ -103,9 +106,56 @@ pub struct AsyncRedisCounters {
     pub quarantined: AtomicU64,
 }
 
+/// An open connection: one server, or a cluster. Both are cheap handles to shared
+/// multiplexed connections.
+#[derive(Clone)]
+enum Conn {
+    Single(MultiplexedConnection),
+    Cluster(redis::cluster_async::ClusterConnection),
+}
+
+impl ConnectionLike for Conn {
+    fn req_packed_command<'a>(&'a mut self, cmd: &'a Cmd) -> RedisFuture<'a, Value> {
+        match self {
+            Conn::Single(c) => c.req_packed_command(cmd),
+            Conn::Cluster(c) => c.req_packed_command(cmd),
+        }
+    }
+
+    fn req_packed_commands<'a>(
+        &'a mut self,
+        pipeline: &'a Pipeline,
+        offset: usize,
+        count: usize,
+    ) -> RedisFuture<'a, Vec<Value>> {
+        match self {
+            Conn::Single(c) => c.req_packed_commands(pipeline, offset, count),
+            Conn::Cluster(c) => c.req_packed_commands(pipeline, offset, count),
+        }
+    }
+
+    fn get_db(&self) -> i64 {
+        match self {
+            Conn::Single(c) => c.get_db(),
+            Conn::Cluster(c) => c.get_db(),
+        }
+    }
+}
+
+/// How connections are opened.
+enum Client {
+    Single(redis::Client),
+    /// The second client has no practical response timeout: it serves the blocking pop,
+    /// which its caller bounds.
+    Cluster(
+        redis::cluster::ClusterClient,
+        Box<redis::cluster::ClusterClient>,
+    ),
+}
+
 /// One lazily opened connection with its backoff state.
 struct Slot {
-    conn: Option<MultiplexedConnection>,
+    conn: Option<Conn>,
     failures: u32,
     next_try: Option<Instant>,
     connected_once: bool,
@@ -127,7 +177,7 @@ pub struct AsyncRedisStore {
     db: DatabaseSettings,
     opts: AsyncRedisOptions,
     settings: QueueSettings,
-    client: redis::Client,
+    client: Client,
     main: Slot,
     waiter: Slot,
     scripts: [redis::Script; 3],
@@ -154,11 +204,6 @@ impl AsyncRedisStore {
         opts: AsyncRedisOptions,
         settings: QueueSettings,
     ) -> Result<Self, AsyncRedisError> {
-        if db.cluster_mode {
-            return Err(AsyncRedisError::Config(
-                "cluster_mode is not supported by the async Redis store yet".to_owned(),
-            ));
-        }
         if db.url.is_empty() {
             return Err(AsyncRedisError::Config("empty url".to_owned()));
         }
@@ -169,8 +214,7 @@ impl AsyncRedisStore {
                     .to_owned(),
             ));
         }
-        let client = redis::Client::open(connection_info(db)?)
-            .map_err(|e| AsyncRedisError::Config(e.to_string()))?;
+        let client = client(db, &opts)?;
         Ok(Self {
             db: db.clone(),
             opts,
@@ -290,8 +334,29 @@ impl AsyncRedisStore {
         }
     }
 
+    /// Opens a connection: the main one, or (with `waiter`) the one for the blocking pop,
+    /// which has no response timeout of its own (its caller bounds it).
+    async fn open(&self, waiter: bool) -> redis::RedisResult<Conn> {
+        match &self.client {
+            Client::Single(c) => {
+                let response = (!waiter).then_some(self.opts.response_timeout);
+                let config = AsyncConnectionConfig::new()
+                    .set_connection_timeout(Some(self.opts.connect_timeout))
+                    .set_response_timeout(response);
+                let conn = c
+                    .get_multiplexed_async_connection_with_config(&config)
+                    .await?;
+                Ok(Conn::Single(conn))
+            }
+            Client::Cluster(main, blocking) => {
+                let c = if waiter { blocking.as_ref() } else { main };
+                Ok(Conn::Cluster(c.get_async_connection().await?))
+            }
+        }
+    }
+
     /// The main (or, with `waiter`, the blocking-pop) connection, opened with backoff.
-    async fn connection(&mut self, waiter: bool) -> Result<MultiplexedConnection, AsyncRedisError> {
+    async fn connection(&mut self, waiter: bool) -> Result<Conn, AsyncRedisError> {
         let mut attempts = 0;
         loop {
             let slot = if waiter { &self.waiter } else { &self.main };
@@ -305,23 +370,15 @@ impl AsyncRedisStore {
             self.counters
                 .connect_attempts
                 .fetch_add(1, Ordering::Relaxed);
-            // The waiter has no response timeout: BLPOP is bounded by its caller.
-            let response = (!waiter).then_some(self.opts.response_timeout);
-            let config = AsyncConnectionConfig::new()
-                .set_connection_timeout(Some(self.opts.connect_timeout))
-                .set_response_timeout(response);
-            let opened = tokio::time::timeout(
-                self.opts.connect_timeout + Duration::from_millis(100),
-                self.client
-                    .get_multiplexed_async_connection_with_config(&config),
-            )
-            .await
-            .unwrap_or_else(|_| {
-                Err(redis::RedisError::from(std::io::Error::new(
-                    std::io::ErrorKind::TimedOut,
-                    "connect timed out",
-                )))
-            });
+            let bound = self.opts.connect_timeout + Duration::from_millis(100);
+            let opened = tokio::time::timeout(bound, self.open(waiter))
+                .await
+                .unwrap_or_else(|_| {
+                    Err(redis::RedisError::from(std::io::Error::new(
+                        std::io::ErrorKind::TimedOut,
+                        "connect timed out",
+                    )))
+                });
             let failures = if waiter {
                 self.waiter.failures
             } else {
@@ -508,4 +565,46 @@ fn connection_info(db: &DatabaseSettings) -> Result<redis::ConnectionInfo, Async
         .into_connection_info()
         .map_err(|e| AsyncRedisError::Config(e.to_string()))?;
     Ok(info.set_redis_settings(redis))
+}
+
+/// A day: the blocking-pop cluster client's response timeout, i.e. none in practice (its
+/// caller bounds every wait with `tokio::time::timeout`).
+const NO_RESPONSE_TIMEOUT: Duration = Duration::from_secs(86_400);
+
+fn client(db: &DatabaseSettings, opts: &AsyncRedisOptions) -> Result<Client, AsyncRedisError> {
+    let info = connection_info(db)?;
+    if !db.cluster_mode {
+        let c = redis::Client::open(info).map_err(|e| AsyncRedisError::Config(e.to_string()))?;
+        return Ok(Client::Single(c));
+    }
+    if db.database != 0 {
+        return Err(AsyncRedisError::Config(format!(
+            "cluster_mode supports database 0 only, not {}",
+            db.database
+        )));
+    }
+    let build = |response: Duration| {
+        let mut b = redis::cluster::ClusterClientBuilder::new(vec![info.clone()])
+            .connection_timeout(opts.connect_timeout)
+            .response_timeout(response);
+        if !db.user.is_empty() {
+            b = b.username(&db.user);
+        }
+        if !db.password.is_empty() {
+            b = b.password(db.password.expose());
+        }
+        if db.tls_enabled {
+            b = b.tls(if db.tls_insecure {
+                redis::TlsMode::Insecure
+            } else {
+                redis::TlsMode::Secure
+            });
+        }
+        b.build()
+            .map_err(|e| AsyncRedisError::Config(e.to_string()))
+    };
+    Ok(Client::Cluster(
+        build(opts.response_timeout)?,
+        Box::new(build(NO_RESPONSE_TIMEOUT)?),
+    ))
 }
