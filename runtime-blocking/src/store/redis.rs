@@ -114,6 +114,10 @@ impl Conn {
     }
 }
 
+#[allow(
+    clippy::large_enum_variant,
+    reason = "one per store, built once; the size depends on redis' enabled features"
+)]
 enum Client {
     Single(redis::Client),
     Cluster(redis::cluster::ClusterClient),

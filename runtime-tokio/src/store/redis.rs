@@ -143,14 +143,15 @@ impl ConnectionLike for Conn {
 }
 
 /// How connections are opened.
+#[allow(
+    clippy::large_enum_variant,
+    reason = "one per store, built once; the size depends on redis' enabled features"
+)]
 enum Client {
     Single(redis::Client),
     /// The second client has no practical response timeout: it serves the blocking pop,
     /// which its caller bounds.
-    Cluster(
-        redis::cluster::ClusterClient,
-        Box<redis::cluster::ClusterClient>,
-    ),
+    Cluster(redis::cluster::ClusterClient, redis::cluster::ClusterClient),
 }
 
 /// One lazily opened connection with its backoff state.
@@ -349,7 +350,7 @@ impl AsyncRedisStore {
                 Ok(Conn::Single(conn))
             }
             Client::Cluster(main, blocking) => {
-                let c = if waiter { blocking.as_ref() } else { main };
+                let c = if waiter { blocking } else { main };
                 Ok(Conn::Cluster(c.get_async_connection().await?))
             }
         }
@@ -605,6 +606,6 @@ fn client(db: &DatabaseSettings, opts: &AsyncRedisOptions) -> Result<Client, Asy
     };
     Ok(Client::Cluster(
         build(opts.response_timeout)?,
-        Box::new(build(NO_RESPONSE_TIMEOUT)?),
+        build(NO_RESPONSE_TIMEOUT)?,
     ))
 }
