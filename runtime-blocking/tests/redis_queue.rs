@@ -286,3 +286,53 @@ fn a_claimer_blocked_in_wait_for_work_is_woken_by_an_enqueue() {
             .unwrap()
     );
 }
+
+#[test]
+fn acl_user_password_and_database_number_are_used() {
+    let server = must_start(ServerOptions::default());
+    let ok = server
+        .cli(&[
+            "ACL",
+            "SETUSER",
+            "anklet",
+            "on",
+            ">s3cret-pw",
+            "~*",
+            "+@all",
+        ])
+        .unwrap();
+    assert_eq!(String::from_utf8_lossy(&ok.stdout).trim(), "OK");
+    let settings = QueueSettings::default();
+    let queue = fresh_queue();
+    let mut good = db(server.port());
+    good.user = "anklet".into();
+    good.password = Secret::new("s3cret-pw");
+    good.database = 3;
+    let mut q = RedisStore::new(
+        RedisBackend::new(&good, options(&queue, &settings)).unwrap(),
+        settings.clone(),
+    );
+    q.enqueue(Timestamp(1), sample_job(1, "acme", Some("t")))
+        .unwrap();
+    let jobs = q.backend().layout().key(KeyName::Jobs).to_owned();
+    let exists = |db: &str| {
+        let o = server.cli(&["-n", db, "EXISTS", &jobs]).unwrap();
+        String::from_utf8_lossy(&o.stdout).trim().to_owned()
+    };
+    assert_eq!(exists("3"), "1");
+    assert_eq!(exists("0"), "0");
+
+    let mut bad = good.clone();
+    bad.password = Secret::new("wrong-pw");
+    bad.max_retries = 0;
+    let q = RedisStore::new(
+        RedisBackend::new(&bad, options(&queue, &settings)).unwrap(),
+        settings,
+    );
+    let err = q.get(JobId(1)).unwrap_err().to_string();
+    assert!(
+        !err.contains("wrong-pw") && !err.contains("s3cret"),
+        "{err}"
+    );
+    println!("wrong password: {err}");
+}

@@ -58,6 +58,9 @@ pub struct ServerOptions {
     pub aof: bool,
     /// `cluster-enabled yes` (a node of a [`RedisCluster`]).
     pub cluster: bool,
+    /// Also listen with TLS on [`RedisServer::tls_port`], with a self-signed CA and server
+    /// certificate made by `openssl` in the server's directory ([`RedisServer::ca_cert`]).
+    pub tls: bool,
 }
 
 /// A running (or killed, awaiting restart) `redis-server` owned by one test; dropped = killed.
@@ -65,6 +68,7 @@ pub struct ServerOptions {
 pub struct RedisServer {
     child: Option<Child>,
     port: u16,
+    tls_port: Option<u16>,
     dir: tempfile::TempDir,
     options: ServerOptions,
 }
@@ -97,12 +101,19 @@ impl RedisServer {
         let mut server = Self {
             child: None,
             port: 0,
+            tls_port: None,
             dir,
             options,
         };
         let mut last = None;
+        if server.options.tls {
+            make_certs(server.dir.path())?;
+        }
         for _ in 0..5 {
             server.port = free_port()?;
+            if server.options.tls {
+                server.tls_port = Some(free_port()?);
+            }
             match server.spawn() {
                 Ok(()) => return Ok(server),
                 Err(e) => {
@@ -124,6 +135,17 @@ impl RedisServer {
             .arg(dir)
             .arg("--logfile")
             .arg(dir.join("redis.log"));
+        if let Some(tls_port) = self.tls_port {
+            cmd.arg("--tls-port")
+                .arg(tls_port.to_string())
+                .arg("--tls-cert-file")
+                .arg(dir.join("server.crt"))
+                .arg("--tls-key-file")
+                .arg(dir.join("server.key"))
+                .arg("--tls-ca-cert-file")
+                .arg(dir.join("ca.crt"))
+                .args(["--tls-auth-clients", "no"]);
+        }
         if self.options.cluster {
             cmd.args(["--cluster-enabled", "yes", "--cluster-node-timeout", "5000"])
                 .args(["--cluster-config-file", "nodes.conf"]);
@@ -178,6 +200,16 @@ impl RedisServer {
     /// The loopback port it listens on.
     pub fn port(&self) -> u16 {
         self.port
+    }
+
+    /// The TLS port, when started with [`ServerOptions::tls`].
+    pub fn tls_port(&self) -> Option<u16> {
+        self.tls_port
+    }
+
+    /// The CA certificate that signed the server's certificate (TLS servers).
+    pub fn ca_cert(&self) -> std::path::PathBuf {
+        self.dir.path().join("ca.crt")
     }
 
     /// `redis://127.0.0.1:<port>/`.
@@ -312,6 +344,80 @@ pub fn must_start(options: ServerOptions) -> RedisServer {
         Ok(s) => s,
         Err(e) => panic!("cannot start the test redis-server: {e}"),
     }
+}
+
+/// A CA and a server certificate for `localhost` / `127.0.0.1`, made with `openssl`.
+fn make_certs(dir: &Path) -> Result<(), RedisServerError> {
+    let run = |args: &[&str]| -> Result<(), RedisServerError> {
+        let out = Command::new("openssl")
+            .args(args)
+            .current_dir(dir)
+            .output()
+            .map_err(|source| RedisServerError::Io {
+                what: "openssl",
+                source,
+            })?;
+        if out.status.success() {
+            Ok(())
+        } else {
+            Err(RedisServerError::Io {
+                what: "openssl",
+                source: std::io::Error::other(String::from_utf8_lossy(&out.stderr).into_owned()),
+            })
+        }
+    };
+    std::fs::write(
+        dir.join("san.cnf"),
+        "subjectAltName=DNS:localhost,IP:127.0.0.1\n",
+    )
+    .map_err(|source| RedisServerError::Io {
+        what: "write san.cnf",
+        source,
+    })?;
+    run(&[
+        "req",
+        "-x509",
+        "-newkey",
+        "rsa:2048",
+        "-nodes",
+        "-days",
+        "2",
+        "-subj",
+        "/CN=anklet-test-ca",
+        "-keyout",
+        "ca.key",
+        "-out",
+        "ca.crt",
+    ])?;
+    run(&[
+        "req",
+        "-newkey",
+        "rsa:2048",
+        "-nodes",
+        "-subj",
+        "/CN=localhost",
+        "-keyout",
+        "server.key",
+        "-out",
+        "server.csr",
+    ])?;
+    run(&[
+        "x509",
+        "-req",
+        "-in",
+        "server.csr",
+        "-CA",
+        "ca.crt",
+        "-CAkey",
+        "ca.key",
+        "-CAcreateserial",
+        "-days",
+        "2",
+        "-extfile",
+        "san.cnf",
+        "-out",
+        "server.crt",
+    ])
 }
 
 fn ci() -> String {
