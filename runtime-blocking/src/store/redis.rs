@@ -206,15 +206,16 @@ impl RedisBackend {
         let Some(conn) = self.conn.as_mut() else {
             return Ok(false);
         };
-        let result = (|| {
-            conn.set_read_timeout(block + response)?;
+        let result = conn.set_read_timeout(block + response).and_then(|()| {
             let popped: redis::RedisResult<Option<(String, String)>> = redis::cmd("BLPOP")
                 .arg(&key)
                 .arg(block.as_secs_f64())
                 .query(conn.as_dyn());
-            conn.set_read_timeout(response)?;
-            popped
-        })();
+            // Back to the normal bound whatever the pop answered.
+            let restored = conn.set_read_timeout(response);
+            let popped = popped?;
+            restored.map(|()| popped)
+        });
         match result {
             Ok(popped) => Ok(popped.is_some()),
             Err(e) => {
