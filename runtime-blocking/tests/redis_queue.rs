@@ -13,7 +13,7 @@ use anklet_core::time::Timestamp;
 use anklet_lite::store::redis::{RedisBackend, RedisStore};
 use anklet_tests::redis_server::{RedisServer, ServerOptions, free_port, must_start};
 use proptest::prelude::*;
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 #[path = "../../core/tests/queue_strategies/mod.rs"]
@@ -21,12 +21,6 @@ mod queue_strategies;
 mod redis_support;
 use queue_strategies::{op, settings};
 use redis_support::{db, fresh_queue, options, store, store_on};
-
-/// One server for the property tests of this binary (each case gets a fresh queue).
-fn shared() -> &'static RedisServer {
-    static SERVER: OnceLock<RedisServer> = OnceLock::new();
-    SERVER.get_or_init(|| must_start(ServerOptions::default()))
-}
 
 #[test]
 fn conformance_suite_passes() {
@@ -40,29 +34,58 @@ fn conformance_suite_passes() {
     assert!(failed.is_empty(), "{failed:#?}");
 }
 
-proptest! {
-    #![proptest_config(ProptestConfig { cases: 100, ..ProptestConfig::default() })]
+/// Runs `cases` random cases of `body` against one server owned by the calling test (a
+/// static server would never be dropped, leaving its process behind).
+fn cases<T: std::fmt::Debug>(
+    cases: u32,
+    strategy: impl Strategy<Value = T>,
+    body: impl Fn(&RedisServer, T) -> Result<(), TestCaseError>,
+) {
+    let server = must_start(ServerOptions::default());
+    let config = ProptestConfig {
+        cases,
+        failure_persistence: None,
+        ..ProptestConfig::default()
+    };
+    let mut runner = proptest::test_runner::TestRunner::new(config);
+    if let Err(e) = runner.run(&strategy, |v| body(&server, v)) {
+        panic!("{e}");
+    }
+}
 
-    #[test]
-    fn random_operations_keep_the_invariants(settings in settings(), ops in prop::collection::vec(op(), 1..120)) {
-        let mut h = Harness::new(store(shared(), settings));
+#[test]
+fn random_operations_keep_the_invariants() {
+    let strategy = (settings(), prop::collection::vec(op(), 1..120));
+    cases(100, strategy, |server, (settings, ops)| {
+        let mut h = Harness::new(store(server, settings));
         if let Err(v) = h.run(&ops) {
             prop_assert!(false, "{}", v);
         }
-    }
+        Ok(())
+    });
+}
 
-    #[test]
-    fn answers_equal_the_model(settings in settings(), ops in prop::collection::vec(op(), 1..120)) {
+#[test]
+fn answers_equal_the_model() {
+    let strategy = (settings(), prop::collection::vec(op(), 1..120));
+    cases(100, strategy, |server, (settings, ops)| {
         let mut model = Harness::new(MemoryQueue::new(settings.clone()));
-        let mut redis = Harness::new(store(shared(), settings));
+        let mut redis = Harness::new(store(server, settings));
         for (n, op) in ops.iter().enumerate() {
             let a = model.step(op).map_err(|v| v.to_string());
             let b = redis.step(op).map_err(|v| v.to_string());
             prop_assert_eq!(&a, &b, "step {} {:?}", n, op);
             let now = model.now;
-            prop_assert_eq!(model.q.list(now), redis.q.list(now).unwrap(), "step {} {:?}", n, op);
+            prop_assert_eq!(
+                model.q.list(now),
+                redis.q.list(now).unwrap(),
+                "step {} {:?}",
+                n,
+                op
+            );
         }
-    }
+        Ok(())
+    });
 }
 
 #[test]

@@ -15,7 +15,6 @@ use anklet_core::secret::Secret;
 use anklet_core::time::Timestamp;
 use anklet_tests::redis_server::{RedisServer, ServerOptions, free_port, must_start};
 use proptest::prelude::*;
-use std::sync::OnceLock;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
@@ -79,11 +78,6 @@ fn blocking(server: &RedisServer, settings: QueueSettings) -> Store<BlockOn> {
     Store::new(BlockOn { rt, store }, settings)
 }
 
-fn shared() -> &'static RedisServer {
-    static SERVER: OnceLock<RedisServer> = OnceLock::new();
-    SERVER.get_or_init(|| must_start(ServerOptions::default()))
-}
-
 #[test]
 fn conformance_suite_passes() {
     let server = must_start(ServerOptions::default());
@@ -96,15 +90,26 @@ fn conformance_suite_passes() {
     assert!(failed.is_empty(), "{failed:#?}");
 }
 
-proptest! {
-    #![proptest_config(ProptestConfig { cases: 50, ..ProptestConfig::default() })]
-
-    #[test]
-    fn random_operations_keep_the_invariants(settings in settings(), ops in prop::collection::vec(op(), 1..120)) {
-        let mut h = Harness::new(blocking(shared(), settings));
+#[test]
+fn random_operations_keep_the_invariants() {
+    // One server owned by this test (a static one would never be dropped and killed).
+    let server = must_start(ServerOptions::default());
+    let config = ProptestConfig {
+        cases: 50,
+        failure_persistence: None,
+        ..ProptestConfig::default()
+    };
+    let strategy = (settings(), prop::collection::vec(op(), 1..120));
+    let mut runner = proptest::test_runner::TestRunner::new(config);
+    let result = runner.run(&strategy, |(settings, ops)| {
+        let mut h = Harness::new(blocking(&server, settings));
         if let Err(v) = h.run(&ops) {
             prop_assert!(false, "{}", v);
         }
+        Ok(())
+    });
+    if let Err(e) = result {
+        panic!("{e}");
     }
 }
 
