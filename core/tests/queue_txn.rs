@@ -7,6 +7,7 @@ use anklet_core::queue::conformance::{self, Harness};
 use anklet_core::queue::{JobQueue, MemoryBackend, MemoryQueue, QueueSettings, Store};
 use proptest::prelude::*;
 
+mod queue_state_machine;
 mod queue_strategies;
 use queue_strategies::{op, settings};
 
@@ -139,5 +140,29 @@ mod interleaved {
             let left = b.read(&anklet_core::queue::txn::Read::All).unwrap();
             prop_assert_eq!(left, anklet_core::queue::txn::Fetched::Records(vec![]));
         }
+    }
+}
+
+mod state_machine {
+    //! The proptest-state-machine test against the model, for the transaction store over the
+    //! in-memory backend (the persistent stores run the same test in their crates).
+    use anklet_core::queue::{MemoryBackend, QueueSettings, Store};
+    use proptest_state_machine::prop_state_machine;
+
+    use super::queue_state_machine::{Against, MakeStore};
+
+    struct Memory;
+
+    impl MakeStore for Memory {
+        type Q = Store<MemoryBackend>;
+        fn make(settings: QueueSettings) -> Self::Q {
+            Store::new(MemoryBackend::new(settings.finished_capacity), settings)
+        }
+    }
+
+    prop_state_machine! {
+        #![proptest_config(proptest::prelude::ProptestConfig { cases: 300, ..Default::default() })]
+        #[test]
+        fn store_follows_the_model(sequential 1..80 => Against<Memory>);
     }
 }

@@ -1044,7 +1044,7 @@ pub struct Ledger {
 
 /// Drives a store with random operations, checking every answer against the semantics and the
 /// invariants after every step.
-#[derive(Debug)]
+#[derive(Clone, Debug)]
 pub struct Harness<Q> {
     /// The store under test.
     pub q: Q,
