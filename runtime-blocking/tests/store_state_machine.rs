@@ -5,6 +5,8 @@
 
 #[path = "../../core/tests/queue_state_machine/mod.rs"]
 mod queue_state_machine;
+#[path = "../../core/tests/queue_strategies/mod.rs"]
+mod queue_strategies;
 mod redis_support;
 
 use anklet_core::queue::QueueSettings;

@@ -11,8 +11,8 @@ use proptest::prelude::*;
 use proptest_state_machine::{ReferenceStateMachine, StateMachineTest};
 use std::marker::PhantomData;
 
-#[path = "../queue_strategies/mod.rs"]
-mod queue_strategies;
+// The including test crate declares `mod queue_strategies;` (core/tests/queue_strategies).
+use crate::queue_strategies;
 
 /// Settings for both sides: a small attempt limit so dead letters happen.
 pub fn settings() -> QueueSettings {
