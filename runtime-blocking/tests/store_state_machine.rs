@@ -38,9 +38,12 @@ struct Redis;
 impl MakeStore for Redis {
     type Q = RedisStore;
     fn make(settings: QueueSettings) -> Self::Q {
-        static SERVER: OnceLock<RedisServer> = OnceLock::new();
-        let server = SERVER.get_or_init(|| RedisServer::start().unwrap());
-        redis_support::store(server, settings)
+        // One server per test thread, killed when the thread ends (a static would never be
+        // dropped and would leave redis-server running after the tests).
+        thread_local! {
+            static SERVER: RedisServer = RedisServer::start().unwrap();
+        }
+        SERVER.with(|server| redis_support::store(server, settings))
     }
 }
 
