@@ -54,6 +54,18 @@ impl Faults {
     }
 }
 
+/// One job of a given arrival list (a recorded trace or a synthetic day), so capacity planning
+/// can replay the same work against fleets of different sizes.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Arrival {
+    /// When GitHub queues the job, from the start of the run.
+    pub at: Duration,
+    /// The Anka template it asks for (its `anka-template:` label).
+    pub template: String,
+    /// How long it runs once a runner starts it.
+    pub duration: Duration,
+}
+
 /// The fleet and the work.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Scenario {
@@ -77,6 +89,9 @@ pub struct Scenario {
     pub pull_secs: (f64, f64),
     /// Faults.
     pub faults: Faults,
+    /// The jobs to run, replacing the seeded Poisson draw (and `jobs`, `job_secs` and
+    /// `templates`) when set; seeded sweeps leave it `None`.
+    pub arrivals: Option<Vec<Arrival>>,
 }
 
 impl Scenario {
@@ -114,6 +129,7 @@ impl Scenario {
             job_secs: (60.0, 1200.0),
             pull_secs: (60.0, 900.0),
             faults,
+            arrivals: None,
         }
     }
 
@@ -131,6 +147,7 @@ impl Scenario {
             job_secs: (60.0, 480.0),
             pull_secs: (120.0, 600.0),
             faults: Faults::none(),
+            arrivals: None,
         }
     }
 }

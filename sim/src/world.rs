@@ -7,7 +7,7 @@
 
 use crate::dice::Dice;
 use crate::models::{Anka, GhJob, GitHub, Vm};
-use crate::scenario::Scenario;
+use crate::scenario::{Arrival, Scenario};
 use anklet_core::handler::{
     Defect, Effect, EffectResult, Failure, FailureClass, ForgeCmd, GithubJobStatus,
     HandlerSettings, HostHandler, Input, Notice, RunnerCredentials, StoreCmd, VmCmd, VmState,
@@ -58,6 +58,32 @@ pub struct Report {
     pub utilisation: f64,
     /// The first violation, if any.
     pub violation: Option<Violation>,
+    /// Every job a runner started, in start order: per-hour queue times and utilisation need
+    /// to know when each job arrived and ran, not just how long it waited.
+    pub starts: Vec<JobStart>,
+    /// Templates deleted to make room for a pull (the core's LRU evictions).
+    pub evictions: u64,
+    /// Pulls that did not happen for want of space: refused by the core's disk-buffer rule
+    /// (nothing evictable) or failed by Anka with a full disk.
+    pub space_refusals: u64,
+}
+
+/// One job a runner started, times from the start of the run.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct JobStart {
+    /// When GitHub queued it.
+    pub queued: Duration,
+    /// When a runner started it.
+    pub started: Duration,
+    /// How long it was meant to run (its VM is busy for that long unless it dies first).
+    pub runs: Duration,
+}
+
+impl JobStart {
+    /// Time from GitHub queueing the job to a runner starting it.
+    pub fn waited(&self) -> Duration {
+        self.started.saturating_sub(self.queued)
+    }
 }
 
 #[derive(Clone, Debug)]
@@ -174,12 +200,22 @@ impl World {
             busy_vm_ms: 0,
             scenario,
         };
+        if let Some(last) = w
+            .scenario
+            .arrivals
+            .as_ref()
+            .and_then(|a| a.iter().map(|j| j.at).max())
+        {
+            // A given list sets the window: healing starts only after its last arrival.
+            w.scenario.arrival_window = w.scenario.arrival_window.max(last);
+        }
         w.populate();
         w
     }
 
     fn populate(&mut self) {
         let s = self.scenario.clone();
+        let names = template_names(&s);
         for i in 0..s.hosts {
             let mut anka = Anka {
                 disk_total: s.disk_gb * GIB,
@@ -187,9 +223,13 @@ impl World {
             };
             // Some hosts start with a template already local.
             if self.dice.chance(0.5) {
-                let t = self.dice.between(0, s.templates as u64 - 1);
-                anka.templates
-                    .insert(template(t), (Some("v1".into()), s.template_gb * GIB, START));
+                let t = self.dice.between(0, (names.len() as u64).saturating_sub(1));
+                if let Some(name) = usize::try_from(t).ok().and_then(|t| names.get(t)) {
+                    anka.templates.insert(
+                        name.clone(),
+                        (Some("v1".into()), s.template_gb * GIB, START),
+                    );
+                }
             }
             self.hosts.push(Host {
                 id: HostId(format!("mac{i}")),
@@ -202,30 +242,25 @@ impl World {
             });
             self.boot(i);
         }
-        let mut t = START;
-        let mean = s.arrival_window / u32::try_from(s.jobs.max(1)).unwrap_or(1);
-        for n in 0..s.jobs {
-            t = t + self.dice.exp(mean);
-            let id = JobId(1000 + n as u64);
-            let tpl = self.dice.between(0, s.templates as u64 - 1);
-            let run_for = self.dice.secs(s.job_secs.0, s.job_secs.1);
-            self.github.jobs.insert(
-                id,
-                GhJob {
-                    labels: vec![
-                        "self-hosted".into(),
-                        format!("anka-template:{}", template(tpl)),
-                        "anka-template-tag:v1".into(),
-                    ],
-                    status: GithubJobStatus::Queued,
-                    queued_at: t,
-                    started_at: None,
-                    finished_at: None,
-                    run_for,
-                    executions: 0,
-                },
-            );
-            self.arrivals.push_back((t, id));
+        if let Some(given) = &s.arrivals {
+            let mut given: Vec<&Arrival> = given.iter().collect();
+            // Stable: jobs queued at the same instant keep their order (and their ids).
+            given.sort_by_key(|a| a.at);
+            for (n, a) in given.into_iter().enumerate() {
+                let id = JobId(1000 + n as u64);
+                let tpl = TemplateId(a.template.clone());
+                self.add_job(id, START + a.at, &tpl, a.duration);
+            }
+        } else {
+            let mut t = START;
+            let mean = s.arrival_window / u32::try_from(s.jobs.max(1)).unwrap_or(1);
+            for n in 0..s.jobs {
+                t = t + self.dice.exp(mean);
+                let id = JobId(1000 + n as u64);
+                let tpl = self.dice.between(0, s.templates as u64 - 1);
+                let run_for = self.dice.secs(s.job_secs.0, s.job_secs.1);
+                self.add_job(id, t, &template(tpl), run_for);
+            }
         }
         if let Some((t, id)) = self.arrivals.pop_front() {
             self.at(t, Event::Arrive(id));
@@ -246,6 +281,27 @@ impl World {
         }
         self.at(START + 15 * SEC, Event::Reap);
         self.at(end + Duration::from_secs(3600), Event::Heal);
+    }
+
+    /// GitHub will queue job `id` at `t`.
+    fn add_job(&mut self, id: JobId, t: Timestamp, tpl: &TemplateId, run_for: Duration) {
+        self.github.jobs.insert(
+            id,
+            GhJob {
+                labels: vec![
+                    "self-hosted".into(),
+                    format!("anka-template:{tpl}"),
+                    "anka-template-tag:v1".into(),
+                ],
+                status: GithubJobStatus::Queued,
+                queued_at: t,
+                started_at: None,
+                finished_at: None,
+                run_for,
+                executions: 0,
+            },
+        );
+        self.arrivals.push_back((t, id));
     }
 
     fn boot(&mut self, i: usize) {
@@ -524,6 +580,13 @@ impl World {
 
     /// Invariants that concern one effect or notice.
     fn observe(&mut self, h: usize, effect: &Effect) -> Result<(), Violation> {
+        if let Effect::Notice(Notice::StepFailed {
+            step: "disk_buffer",
+            ..
+        }) = effect
+        {
+            self.report.space_refusals += 1;
+        }
         if let Effect::Notice(Notice::JobEnded { job, end }) = effect {
             // When a lifecycle ends, every VM it made is gone.
             let left: Vec<&VmName> = self.hosts[h]
@@ -600,7 +663,9 @@ impl World {
                         fail(FailureClass::Permanent, "template in use by a VM"),
                     );
                 }
-                self.hosts[h].anka.templates.remove(&template);
+                if self.hosts[h].anka.templates.remove(&template).is_some() {
+                    self.report.evictions += 1;
+                }
                 (SEC, EffectResult::Done)
             }
             VmCmd::PullTemplate { spec } => {
@@ -621,6 +686,7 @@ impl World {
                 let a = &mut self.hosts[h].anka;
                 let old = a.templates.get(&spec.template).map_or(0, |t| t.1);
                 if a.free() + old < size {
+                    self.report.space_refusals += 1;
                     return (
                         took,
                         fail(FailureClass::DiskFull, "no space left on device"),
@@ -782,6 +848,11 @@ impl World {
         self.report
             .queue_ms
             .push(self.now.saturating_since(queued_at).as_millis() as u64);
+        self.report.starts.push(JobStart {
+            queued: queued_at.saturating_since(START),
+            started: self.now.saturating_since(START),
+            runs: run_for,
+        });
         self.busy_vm_ms += run_for.as_millis() as u64;
         self.github
             .runners
@@ -931,6 +1002,17 @@ impl World {
             }
         }
         Ok(())
+    }
+}
+
+/// The templates jobs may ask for: those of the given arrivals, or `tpl-0..` for a seeded run.
+fn template_names(s: &Scenario) -> Vec<TemplateId> {
+    match &s.arrivals {
+        Some(given) => {
+            let set: BTreeSet<&str> = given.iter().map(|a| a.template.as_str()).collect();
+            set.into_iter().map(|t| TemplateId(t.to_owned())).collect()
+        }
+        None => (0..s.templates as u64).map(template).collect(),
     }
 }
 
