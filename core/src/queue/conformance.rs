@@ -1150,11 +1150,14 @@ impl<Q: JobQueue> Harness<Q> {
                         ensure!(C, r == StatusOutcome::Stale, "stale news for {id}: {r:?}");
                         ensure!(C, after == before, "stale news changed {id}");
                     }
-                    Some(b) if rank == 2 && b.place == Place::Queued => {
+                    Some(b)
+                        if rank == 2
+                            && matches!(b.place, Place::Queued | Place::Dead { .. }) =>
+                    {
                         ensure!(
                             C,
                             r == StatusOutcome::Removed,
-                            "completed queued {id}: {r:?}"
+                            "completed queued or dead {id}: {r:?}"
                         );
                         self.ledger.gone.insert(id);
                         self.ledger.finished.insert(id);

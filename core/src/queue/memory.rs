@@ -161,7 +161,7 @@ impl MemoryQueue {
         record.status = news.clone();
         record.updated_at = now;
         match (&record.place, &news) {
-            (Place::Queued, JobStatus::Completed { conclusion }) => {
+            (Place::Queued | Place::Dead { .. }, JobStatus::Completed { conclusion }) => {
                 let how = github_completed(conclusion.as_deref());
                 self.jobs.remove(&job);
                 self.remember(job, now, how);

@@ -17,7 +17,8 @@
 //!   removed job ids ([`QueueSettings::finished_capacity`], oldest forgotten first): without it
 //!   a `queued` webhook redelivered after the job ran would run it again.
 //! - **Status news** only moves forward (queued → in_progress → completed); stale news is
-//!   ignored. A queued, unclaimed job that GitHub completed or cancelled is removed; any other
+//!   ignored. A queued (unclaimed) or dead-lettered job that GitHub completed or cancelled is
+//!   removed: nothing is left to run or to look at; any other
 //!   news is recorded on the record without removing it (a claimer reads it from there). A
 //!   queued job GitHub reports in progress stays claimable: the runner may be a stale one from
 //!   an earlier claim, and the handler confirms with GitHub before giving up on a

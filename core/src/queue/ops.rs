@@ -55,7 +55,8 @@ pub enum StatusOutcome {
     /// The news was recorded on the record, which stays where it is (the claimer of a claimed
     /// job reads it from there).
     Recorded,
-    /// A queued, unclaimed job completed (or was cancelled) in GitHub and was removed.
+    /// A queued (unclaimed) or dead-lettered job completed (or was cancelled) in GitHub and was
+    /// removed.
     Removed,
 }
 

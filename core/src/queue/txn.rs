@@ -545,7 +545,7 @@ impl Txn {
         v.record.status = news.clone();
         v.record.updated_at = now;
         match (&v.record.place, &news) {
-            (Place::Queued, JobStatus::Completed { conclusion }) => {
+            (Place::Queued | Place::Dead { .. }, JobStatus::Completed { conclusion }) => {
                 let how = github_completed(conclusion.as_deref());
                 let commit = remove(job, v.rev, now, how);
                 Stage::Commit(commit, Reply::Status(StatusOutcome::Removed))
