@@ -1151,8 +1151,7 @@ impl<Q: JobQueue> Harness<Q> {
                         ensure!(C, after == before, "stale news changed {id}");
                     }
                     Some(b)
-                        if rank == 2
-                            && matches!(b.place, Place::Queued | Place::Dead { .. }) =>
+                        if rank == 2 && matches!(b.place, Place::Queued | Place::Dead { .. }) =>
                     {
                         ensure!(
                             C,

@@ -247,7 +247,7 @@ pub struct ScriptCall {
 /// (nothing changed).
 ///
 /// `ARGV`: finished capacity, wake cap, number of writes, then per write `id, expect ('' =
-/// must not exist), op ('P' put / 'D' delete), json, zone ('q' / 'c' / 'd'), score`; number
+/// must not exist nor be remembered as finished), op ('P' put / 'D' delete), json, zone ('q' / 'c' / 'd'), score`; number
 /// of remembered jobs, then per job `id, at, '<at>:<how>'`; then `'1', host, '<at>:<payload>'`
 /// for a heartbeat or `'0'`.
 pub const COMMIT_SCRIPT: &str = r#"
@@ -261,7 +261,7 @@ for w = 0, n - 1 do
   local id, expect = ARGV[b], ARGV[b + 1]
   local exists = redis.call('HEXISTS', jobs, id) == 1
   if expect == '' then
-    if exists then return 0 end
+    if exists or redis.call('HEXISTS', finished, id) == 1 then return 0 end
   else
     if not exists then return 0 end
     local cur = redis.call('HGET', revs, id)

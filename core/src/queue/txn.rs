@@ -92,7 +92,9 @@ pub enum Fetched {
 pub struct Write {
     /// The job.
     pub id: JobId,
-    /// The revision read; `None` means the job must have no record.
+    /// The revision read; `None` means the job must have no record *and* must not be in the
+    /// finished memory (only a new job is written unguarded by a revision, so an enqueue can
+    /// commit without reading first and a redelivered job is still refused).
     pub expect: Option<u64>,
     /// The new record, or `None` to delete it.
     pub record: Option<JobRecord>,
@@ -248,6 +250,13 @@ impl Txn {
         }
         match std::mem::replace(&mut self.stage, Stage::Start) {
             Stage::Start => {
+                if let (Op::Enqueue(job), 0) = (&self.op, self.restarts) {
+                    // Optimistic first try, one round trip: the guard refuses a job the store
+                    // holds or remembers, and the restart reads to tell which.
+                    let commit = put(job.id, None, JobRecord::new(job.clone(), self.now));
+                    self.stage = Stage::AwaitCommit(Reply::Enqueued(EnqueueOutcome::Enqueued));
+                    return Step::Commit(commit);
+                }
                 if let Some(read) = self.first_read() {
                     self.stage = Stage::AwaitRead(read.clone());
                     Step::Read(read)
@@ -946,10 +955,10 @@ impl Backend for MemoryBackend {
     }
 
     fn commit(&mut self, commit: &Commit) -> Result<bool, Self::Error> {
-        let guards_hold = commit
-            .writes
-            .iter()
-            .all(|w| self.records.get(&w.id).map(|v| v.rev) == w.expect);
+        let guards_hold = commit.writes.iter().all(|w| {
+            self.records.get(&w.id).map(|v| v.rev) == w.expect
+                && (w.expect.is_some() || !self.finished.contains_key(&w.id))
+        });
         if !guards_hold {
             return Ok(false);
         }

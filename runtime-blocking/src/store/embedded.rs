@@ -537,13 +537,18 @@ impl txn::Backend for EmbeddedBackend {
         let w = self.begin_durable()?;
         {
             let mut t = Tables::open(&w)?;
+            let finished = w.open_table(FINISHED)?;
             for write in &commit.writes {
-                if t.rev(write.id.0)? != write.expect {
+                // `expect: None` also requires the job not to be remembered as finished.
+                let remembered = write.expect.is_none() && finished.get(write.id.0)?.is_some();
+                if remembered || t.rev(write.id.0)? != write.expect {
+                    drop(finished);
                     drop(t);
                     w.abort()?;
                     return Ok(false);
                 }
             }
+            drop(finished);
             for write in &commit.writes {
                 match &write.record {
                     Some(record) => t.put(write.id, record)?,
