@@ -6,10 +6,13 @@
 //! - [`world`]: the event loop, the effect executors and the invariants.
 //! - [`models`]: GitHub's job and runner service, Anka on each Mac.
 //! - [`sweep`]: many seeds, with a summary.
+//! - [`plan`]: capacity planning (a day of arrivals against fleet sizes); [`plot`] draws it.
 #![warn(missing_docs, unreachable_pub)]
 
 pub mod dice;
 pub mod models;
+pub mod plan;
+pub mod plot;
 pub mod scenario;
 pub mod sweep;
 pub mod world;
