@@ -26,7 +26,11 @@ use std::cell::RefCell;
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 
-/// How many queued records a claim reads per page.
+/// How many queued records a claim reads first: the head of the queue usually has a job this
+/// host can serve, and every record read is decoded.
+pub const CLAIM_FIRST_PAGE: usize = 8;
+
+/// How many queued records a claim reads per page after the first.
 pub const CLAIM_PAGE: usize = 64;
 
 /// Restarts after which an operation gives up (only a store that keeps changing under it, or
@@ -335,7 +339,7 @@ impl Txn {
             | Op::RemoveDead(job) => Read::Job(*job),
             Op::Claim(..) => Read::Queued {
                 offset: 0,
-                limit: CLAIM_PAGE,
+                limit: CLAIM_FIRST_PAGE,
             },
             Op::Reap => Read::Expired(self.now),
             Op::Finished(job) => Read::Finished(*job),
@@ -396,7 +400,7 @@ impl Txn {
                     }
                     None if page.len() >= limit => Stage::Read(Read::Queued {
                         offset: offset + limit,
-                        limit,
+                        limit: CLAIM_PAGE,
                     }),
                     None => Stage::Done(Reply::Claimed(None)),
                 }
