@@ -101,7 +101,8 @@ struct PlanArgs {
     /// (every job started and p95 at or under the target).
     #[arg(long)]
     target_p95: Option<f64>,
-    /// How to search the host range.
+    /// How to search the host range: binary (about log2 of the range runs; assumes more hosts
+    /// never raise p95) or linear (upwards from --min-hosts until one meets the target).
     #[arg(long, value_enum, default_value_t = SearchArg::Binary)]
     search: SearchArg,
     /// Distinct templates of synthetic jobs.
@@ -503,14 +504,6 @@ fn render_plan(out: &PlanOutput) -> String {
     text
 }
 
-fn percentile(sorted: &[u64], p: f64) -> f64 {
-    if sorted.is_empty() {
-        return 0.0;
-    }
-    let i = ((sorted.len() - 1) as f64 * p).round() as usize;
-    sorted[i.min(sorted.len() - 1)] as f64 / 1000.0
-}
-
 fn print_report(seed: u64, r: &Report) {
     let mut q = r.queue_ms.clone();
     q.sort_unstable();
@@ -533,9 +526,9 @@ fn print_report(seed: u64, r: &Report) {
         r.ran.to_string(),
         r.cancelled.to_string(),
         r.dead.to_string(),
-        format!("{:.1}s", percentile(&q, 0.50)),
-        format!("{:.1}s", percentile(&q, 0.95)),
-        format!("{:.1}s", percentile(&q, 0.99)),
+        format!("{:.1}s", plan::percentile(&q, 0.50)),
+        format!("{:.1}s", plan::percentile(&q, 0.95)),
+        format!("{:.1}s", plan::percentile(&q, 0.99)),
         r.vms.to_string(),
         r.pulls.to_string(),
         format!("{:.1}%", r.utilisation * 100.0),

@@ -112,6 +112,24 @@ fn target_line(t: f64, from: f64, to: f64) -> Line<'static> {
     }
 }
 
+/// Axis label for hosts or hours: only whole numbers are labelled.
+fn whole(x: f64) -> String {
+    if (x - x.round()).abs() < 1e-9 {
+        format!("{x:.0}")
+    } else {
+        String::new()
+    }
+}
+
+/// Axis label with as many decimals as the axis' span needs.
+fn tick(y: f64, span: f64) -> String {
+    if span < 10.0 {
+        format!("{y:.1}")
+    } else {
+        format!("{y:.0}")
+    }
+}
+
 fn chart(
     path: &Path,
     title: &str,
@@ -143,6 +161,8 @@ fn chart(
             .configure_mesh()
             .x_desc(x_desc)
             .y_desc(y_desc)
+            .x_label_formatter(&|x| whole(*x))
+            .y_label_formatter(&|y| tick(*y, y1))
             .draw()
             .map_err(|e| fail(&e))?;
         for line in lines {
