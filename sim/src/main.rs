@@ -83,10 +83,10 @@ struct PlanArgs {
     #[arg(long, value_enum)]
     arrivals: Option<ArrivalPattern>,
     /// Synthetic jobs.
-    #[arg(long, default_value_t = 500)]
+    #[arg(long, default_value_t = 500, conflicts_with = "trace")]
     jobs: usize,
     /// Synthetic window in hours (hour 0 is midnight for diurnal).
-    #[arg(long, default_value_t = 24.0)]
+    #[arg(long, default_value_t = 24.0, conflicts_with = "trace")]
     hours: f64,
     /// One fleet size (default 10 when no range is given).
     #[arg(long, conflicts_with_all = ["min_hosts", "max_hosts"])]
@@ -106,7 +106,7 @@ struct PlanArgs {
     #[arg(long, value_enum, default_value_t = SearchArg::Binary)]
     search: SearchArg,
     /// Distinct templates of synthetic jobs.
-    #[arg(long, default_value_t = 2)]
+    #[arg(long, default_value_t = 2, conflicts_with = "trace")]
     templates: usize,
     /// Template size in GiB.
     #[arg(long, default_value_t = 40)]
@@ -121,10 +121,10 @@ struct PlanArgs {
     #[arg(long, default_value_t = 600.0)]
     pull_max_secs: f64,
     /// Shortest synthetic job, seconds (a trace gives each job's duration).
-    #[arg(long, default_value_t = 60.0)]
+    #[arg(long, default_value_t = 60.0, conflicts_with = "trace")]
     job_min_secs: f64,
     /// Longest synthetic job, seconds.
-    #[arg(long, default_value_t = 480.0)]
+    #[arg(long, default_value_t = 480.0, conflicts_with = "trace")]
     job_max_secs: f64,
     /// Seed for synthetic arrivals and every timing; each fleet size runs with it.
     #[arg(long, default_value_t = 1)]

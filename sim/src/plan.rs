@@ -154,10 +154,12 @@ impl Fleet {
     /// The fault-free scenario of `hosts` hosts running exactly `arrivals`.
     pub fn scenario(&self, hosts: usize, arrivals: &[Arrival]) -> Scenario {
         let window = arrivals.iter().map(|a| a.at).max().unwrap_or_default();
+        let templates: std::collections::BTreeSet<&str> =
+            arrivals.iter().map(|a| a.template.as_str()).collect();
         Scenario {
             hosts,
             max_vms: self.max_vms,
-            templates: 1,
+            templates: templates.len(),
             template_gb: self.template_gb,
             disk_gb: self.disk_gb,
             jobs: arrivals.len(),
