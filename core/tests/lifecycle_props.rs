@@ -389,6 +389,14 @@ impl Driver {
     fn advance(&mut self, secs: u32) {
         self.now = self.now + Duration::from_secs(u64::from(secs));
         self.h.handle_timeout(self.now);
+        // Everything due was done: a deadline still at or before now would make the runtime spin.
+        if let Some((t, kind)) = self.h.poll_timeout() {
+            assert!(
+                t > self.now,
+                "busy timer: {kind:?} due at {t} after handle_timeout({})",
+                self.now
+            );
+        }
         // Effects whose deadline passed are dead to the machine: the driver forgets them too.
         let now = self.now;
         self.outstanding.retain(|(e, at)| {

@@ -108,6 +108,8 @@ struct Lease {
     renew_at: Timestamp,
     expires_at: Timestamp,
     op: Option<(EffectId, Timestamp)>,
+    /// The store said the lease is gone; never renew again.
+    lost: bool,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -154,6 +156,7 @@ impl JobLifecycle {
                 renew_at: ctx.now + s.lease / 3,
                 expires_at: ctx.now + s.lease,
                 op: None,
+                lost: false,
             },
             watch: Watch {
                 op: None,
@@ -209,6 +212,9 @@ impl JobLifecycle {
 
     /// Whether the claim still needs its lease renewed: until the store has recorded the end.
     fn holds_lease(&self) -> bool {
+        if self.lease.lost {
+            return false;
+        }
         match &self.stage {
             Stage::Done(_) => false,
             Stage::Cleanup(c) => !c.stored && c.then != Then::Finish(End::Forfeit),
@@ -728,7 +734,22 @@ impl JobLifecycle {
                 self.lease.expires_at = sent_at + ctx.settings.lease;
                 self.lease.renew_at = sent_at + ctx.settings.lease / 3;
             }
-            EffectResult::LeaseLost => self.end(ctx, End::Forfeit),
+            EffectResult::LeaseLost => {
+                // The store gave the job back; renewing again would only spin.
+                self.lease.lost = true;
+                match &mut self.stage {
+                    // Its store op would be refused too: skip it and just clean up.
+                    Stage::Cleanup(c) => {
+                        if !c.stored {
+                            // Not recorded yet, and now it cannot be: the job is forfeited.
+                            c.then = Then::Finish(End::Forfeit);
+                            c.stored = true;
+                        }
+                        self.advance_cleanup(ctx);
+                    }
+                    _ => self.end(ctx, End::Forfeit),
+                }
+            }
             other => {
                 let failure = Self::as_failure(other);
                 self.failed(ctx, "renew_lease", &failure);

@@ -180,6 +180,9 @@ impl HostHandler {
     /// The next instant [`HostHandler::handle_timeout`] must be called, and why.
     #[must_use]
     pub fn poll_timeout(&self) -> Option<(Timestamp, TimerKind)> {
+        if self.mode == Mode::Stopped {
+            return None;
+        }
         let mut best: Option<(Timestamp, TimerKind)> = None;
         let mut consider = |t: Timestamp, kind: TimerKind| {
             if best.is_none_or(|(b, _)| t < b) {
@@ -192,7 +195,10 @@ impl HostHandler {
         if let Claim::WaitUntil(t) = self.claim {
             consider(t, TimerKind::Claim);
         }
-        if let Inventory::Loading(None, t, _) | Inventory::Loaded(None, t) = self.inventory {
+        // No sweep while stopping (the lifecycles delete their own VMs), so no sweep timer.
+        if let Inventory::Loading(None, t, _) | Inventory::Loaded(None, t) = self.inventory
+            && self.mode != Mode::Stopping
+        {
             consider(t, TimerKind::Inventory);
         }
         if let Some(t) = self.pull.as_ref().and_then(PullTask::next_wakeup) {
