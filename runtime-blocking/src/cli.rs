@@ -1,5 +1,6 @@
-//! Command line of `anklet-lite` (same flags and output as `anklet`; the shared, pure part
-//! lives in `anklet_core::config`). This file only does I/O: argv, the environment, the file,
+//! The command line both daemons share (`anklet` and `anklet-lite` take the same flags and print
+//! the same output; only the name and the one-line description differ). The pure part lives in
+//! `anklet_core::config`; this file only does I/O: argv, the environment, the file,
 //! stdout/stderr and the exit code.
 
 use std::collections::BTreeMap;
@@ -9,12 +10,7 @@ use std::process::ExitCode;
 
 use anklet_core::config;
 use anyhow::{Context, bail};
-use clap::{Parser, Subcommand};
-
-const BIN: &str = "anklet-lite";
-
-const ABOUT: &str =
-    "Runs GitHub Actions jobs in single-use macOS Anka VMs (blocking, std-threads runtime).";
+use clap::{CommandFactory, FromArgMatches, Parser, Subcommand};
 
 const AFTER_HELP: &str = "\
 The config file is Anklet's config.yml; see docs/configuration.md for every key.
@@ -24,7 +20,7 @@ Exit codes: 0 = ok, 1 = daemon mode not available yet, 2 = bad config or usage."
 
 /// Flags and subcommands.
 #[derive(Debug, Parser)]
-#[command(name = BIN, version, about = ABOUT, after_help = AFTER_HELP)]
+#[command(version, after_help = AFTER_HELP)]
 struct Cli {
     /// Config file [default: ~/.config/anklet/<ANKLET_CONFIG_FILE_NAME or config.yml>]
     #[arg(short = 'c', long = "config", value_name = "PATH", global = true)]
@@ -57,20 +53,24 @@ fn process_env() -> BTreeMap<String, String> {
         .collect()
 }
 
-fn read_config(path: &Path) -> anyhow::Result<Vec<u8>> {
+fn read_config(bin: &str, path: &Path) -> anyhow::Result<Vec<u8>> {
     match std::fs::read(path) {
         Ok(bytes) => Ok(bytes),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => bail!(
-            "config file {} does not exist\n  hint: point -c (or --config) at your config.yml, e.g. `{BIN} -c ./config.yml check-config`, or create the file there (ANKLET_CONFIG_FILE_NAME picks another name under ~/.config/anklet/)",
+            "config file {} does not exist\n  hint: point -c (or --config) at your config.yml, e.g. `{bin} -c ./config.yml check-config`, or create the file there (ANKLET_CONFIG_FILE_NAME picks another name under ~/.config/anklet/)",
             path.display()
         ),
         Err(e) => Err(e).with_context(|| format!("cannot read config file {}", path.display())),
     }
 }
 
-/// Parses argv, loads the config and runs the subcommand.
-pub(crate) fn run() -> ExitCode {
-    let cli = match Cli::try_parse_from(config::normalize_args(std::env::args_os())) {
+/// Parses argv, loads the config and runs the subcommand, as binary `bin` described by `about`.
+pub fn run(bin: &'static str, about: &'static str) -> ExitCode {
+    let command = Cli::command().name(bin).bin_name(bin).about(about);
+    let parsed = command
+        .try_get_matches_from(config::normalize_args(std::env::args_os()))
+        .and_then(|m| Cli::from_arg_matches(&m));
+    let cli = match parsed {
         Ok(cli) => cli,
         Err(e) => {
             let code = if e.use_stderr() { 2 } else { 0 };
@@ -92,7 +92,7 @@ pub(crate) fn run() -> ExitCode {
             }
         },
     };
-    let bytes = match read_config(&path) {
+    let bytes = match read_config(bin, &path) {
         Ok(bytes) => bytes,
         Err(e) => {
             emit(true, &format!("error: {e:#}\n"));
@@ -111,7 +111,7 @@ pub(crate) fn run() -> ExitCode {
             emit(
                 true,
                 &format!(
-                    "{BIN}: the daemon mode is not built yet; `{BIN} check-config` validates a config\n"
+                    "{bin}: the daemon mode is not built yet; `{bin} check-config` validates a config\n"
                 ),
             );
             ExitCode::from(1)

@@ -1,6 +1,9 @@
-//! `anklet-lite` as a library: the parts of the blocking runtime other crates reuse. The
+//! `anklet-lite` as a library: the parts of the blocking runtime other crates reuse (the
+//! command line both daemons share, with the `daemon` feature). The
 //! embedded store lives here so the tokio daemon runs the very same storage code (through
 //! `spawn_blocking`) instead of a second implementation; with `default-features = false` this
 //! library pulls in no daemon dependency.
 
+#[cfg(feature = "daemon")]
+pub mod cli;
 pub mod store;

@@ -1,8 +1,9 @@
 //! `anklet-lite`: the blocking, std-threads daemon. For now only the command line and
 //! `check-config` exist.
 
-mod cli;
-
 fn main() -> std::process::ExitCode {
-    cli::run()
+    anklet_lite::cli::run(
+        "anklet-lite",
+        "Runs GitHub Actions jobs in single-use macOS Anka VMs (blocking, std-threads runtime).",
+    )
 }

@@ -1,7 +1,8 @@
 //! `anklet`: the tokio daemon. For now only the command line and `check-config` exist.
 
-mod cli;
-
 fn main() -> std::process::ExitCode {
-    cli::run()
+    anklet_lite::cli::run(
+        "anklet",
+        "Runs GitHub Actions jobs in single-use macOS Anka VMs (tokio runtime).",
+    )
 }
