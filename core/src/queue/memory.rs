@@ -461,20 +461,13 @@ impl MemoryQueue {
 
     /// Remembers a removed job, forgetting the oldest beyond `finished_capacity`.
     fn remember(&mut self, job: JobId, now: Timestamp, how: String) {
-        if self.settings.finished_capacity == 0 {
-            return;
-        }
-        if let Some(old) = self.finished.insert(job, Finished { at: now, how }) {
-            self.finished_order.remove(&(old.at, job));
-        }
-        self.finished_order.insert((now, job));
-        while self.finished.len() > self.settings.finished_capacity {
-            let Some((at, id)) = self.finished_order.pop_first() else {
-                break;
-            };
-            let _ = at;
-            self.finished.remove(&id);
-        }
+        super::txn::remember(
+            &mut self.finished,
+            &mut self.finished_order,
+            self.settings.finished_capacity,
+            job,
+            Finished { at: now, how },
+        );
     }
 }
 
