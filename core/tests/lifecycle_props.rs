@@ -109,6 +109,9 @@ struct Driver {
     /// VMs that may exist: cloned and not yet confirmed deleted.
     vms: BTreeSet<VmName>,
     vm_of_job: BTreeMap<JobId, VmName>,
+    /// Jobs whose next requeue is a give-back of a duplicate claim, and those requeues' ids.
+    give_back: BTreeSet<JobId>,
+    give_back_ids: BTreeSet<EffectId>,
     /// The VM each live job cloned last.
     current_vm: BTreeMap<JobId, VmName>,
     /// Jobs with a live lifecycle, with the kinds of terminal store ops emitted for them.
@@ -130,6 +133,8 @@ impl Driver {
             vms: BTreeSet::new(),
             vm_of_job: BTreeMap::new(),
             current_vm: BTreeMap::new(),
+            give_back: BTreeSet::new(),
+            give_back_ids: BTreeSet::new(),
             active: BTreeMap::new(),
             acked: BTreeMap::new(),
             ended: vec![],
@@ -210,7 +215,17 @@ impl Driver {
                 });
                 assert!(!live, "two pulls at once");
             }
-            Effect::Store { cmd, .. } => {
+            Effect::Notice(Notice::ClaimGivenBack { job }) => {
+                self.give_back.insert(*job);
+            }
+            Effect::Store { id, cmd, .. } => {
+                if let StoreCmd::Requeue { job, .. } = cmd
+                    && self.give_back.remove(job)
+                {
+                    // The new claim's requeue, not the held lifecycle's end.
+                    self.give_back_ids.insert(*id);
+                    return;
+                }
                 let (job, kind) = match cmd {
                     StoreCmd::Complete { job, .. } => (job, "complete"),
                     StoreCmd::Requeue { job, .. } => (job, "requeue"),
@@ -322,7 +337,8 @@ impl Driver {
                     FailureClass::DiskFull,
                     FailureClass::Unsupported,
                     FailureClass::TimedOut,
-                ][usize::from(n) % 6],
+                    FailureClass::Busy,
+                ][usize::from(n) % 7],
                 "injected",
             )),
             Outcome::WrongType => EffectResult::VmState(VmState::Stopped),
@@ -368,6 +384,7 @@ impl Driver {
                 }
                 (
                     Effect::Store {
+                        id,
                         cmd:
                             StoreCmd::Complete { job, .. }
                             | StoreCmd::Requeue { job, .. }
@@ -375,7 +392,7 @@ impl Driver {
                         ..
                     },
                     EffectResult::Stored | EffectResult::LeaseLost,
-                ) => {
+                ) if !self.give_back_ids.contains(id) => {
                     *self.acked.entry(*job).or_default() += 1;
                 }
                 _ => {}
@@ -436,6 +453,30 @@ impl Driver {
                     },
                 );
                 self.collect();
+            }
+            Action::Status { job, status } if status % 5 == 4 => {
+                // GitHub gives one of our runners another job (id 900+), then maybe ends it.
+                let runners: Vec<VmName> = self.vm_of_job.values().cloned().collect();
+                if let Some(vm) = runners.get(usize::from(job) % runners.len().max(1)) {
+                    let other = JobId(900 + u64::from(job));
+                    let news = if status % 2 == 0 {
+                        GithubJobStatus::InProgress {
+                            runner: Some(vm.0.clone()),
+                        }
+                    } else {
+                        GithubJobStatus::Completed {
+                            conclusion: Some("success".into()),
+                        }
+                    };
+                    self.h.handle_input(
+                        self.now,
+                        Input::JobStatus {
+                            job: other,
+                            status: news,
+                        },
+                    );
+                    self.collect();
+                }
             }
             Action::Status { job, status } => {
                 let held: Vec<JobId> = self.active.keys().copied().collect();

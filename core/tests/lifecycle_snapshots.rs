@@ -260,3 +260,22 @@ fn sweep_deletes_only_our_orphans() {
     assert_eq!(text.matches("vm.delete anklet-vm-mac1-101-1").count(), 1);
     snap("sweep_orphans", &w);
 }
+
+#[test]
+fn runner_taken_by_another_job_keeps_its_vm_until_that_job_ends() {
+    let mut settings = quiet_settings();
+    settings.max_vms = 1;
+    let mut w = World::new(settings);
+    w.templates = vec![template("t1", "v1", 40, 0)];
+    w.queue.push_back(job(101, 1, T1));
+    // GitHub hands job 101's runner job 202 (same labels, queued earlier elsewhere).
+    w.steal_next = Some(anklet_core::ids::JobId(202));
+    let w = drained(w, 100, 10_000);
+    let text = w.text();
+    assert!(text.contains("requeue job#101 reason=runner_taken_by_other_job uncounted"));
+    // The VM is deleted only after job 202 completed on it.
+    let done = text.find("job#202 Completed").unwrap();
+    let delete = text.find("vm.delete anklet-vm-mac1-101-1").unwrap();
+    assert!(delete > done, "{text}");
+    snap("runner_taken_by_another_job", &w);
+}

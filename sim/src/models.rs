@@ -25,6 +25,8 @@ pub struct GhJob {
     pub run_for: std::time::Duration,
     /// Runners it was started on; more than one is a double run.
     pub executions: u32,
+    /// The runner that ran it.
+    pub ran_on: Option<String>,
 }
 
 /// GitHub's side: jobs and registered runners.

@@ -28,6 +28,8 @@ pub struct Faults {
     pub runner_dud: f64,
     /// GitHub cancels a queued or running job.
     pub cancel: f64,
+    /// A runner that comes up is given another queued job with the same labels (job stealing).
+    pub steal: f64,
     /// Host crashes during the run (each followed by a restart).
     pub host_crashes: u32,
     /// Store outages during the run.
@@ -48,6 +50,7 @@ impl Faults {
             vm_death: 0.0,
             runner_dud: 0.0,
             cancel: 0.0,
+            steal: 0.0,
             host_crashes: 0,
             store_outages: 0,
         }
@@ -114,6 +117,7 @@ impl Scenario {
             vm_death: level(&mut d, 0.1),
             runner_dud: level(&mut d, 0.2),
             cancel: level(&mut d, 0.1),
+            steal: level(&mut d, 0.3),
             host_crashes: u32::try_from(d.between(0, 2)).unwrap_or(0),
             store_outages: u32::try_from(d.between(0, 2)).unwrap_or(0),
         };

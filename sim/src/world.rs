@@ -160,6 +160,8 @@ pub struct World {
     now: Timestamp,
     seq: u64,
     events: BinaryHeap<Scheduled>,
+    /// VMs the sweep is deleting (after a crash, a running job on them has no owner left).
+    swept: BTreeSet<VmName>,
     /// Store results waiting to be handed back within the current drain.
     store_answers: Vec<(EffectId, EffectResult)>,
     arrivals: VecDeque<(Timestamp, JobId)>,
@@ -191,6 +193,7 @@ impl World {
             seq: 0,
             events: BinaryHeap::new(),
             store_answers: Vec::new(),
+            swept: BTreeSet::new(),
             arrivals: VecDeque::new(),
             hosts: Vec::new(),
             queue: MemoryQueue::new(QueueSettings::default()),
@@ -302,6 +305,7 @@ impl World {
                 finished_at: None,
                 run_for,
                 executions: 0,
+                ran_on: None,
             },
         );
         self.arrivals.push_back((t, id));
@@ -532,17 +536,34 @@ impl World {
             self.wake_one();
             return;
         }
-        self.queue.job_status(self.now, job, &status);
+        // Read before recording: a completed queued job leaves the store.
         let holder = self
             .queue
             .get(job)
             .and_then(|r| r.lease().map(|l| l.host.clone()));
-        if let Some(host) = holder
-            && let Some(h) = self.hosts.iter().position(|x| x.id == host)
-            && let Some(handler) = &mut self.hosts[h].handler
-        {
-            handler.handle_input(self.now, Input::JobStatus { job, status });
-            self.drain(h);
+        self.queue.job_status(self.now, job, &status);
+        // The host that claimed the job hears of it, and so does the host whose runner runs it
+        // (they differ when GitHub gave a runner another job).
+        let runner = match &status {
+            GithubJobStatus::InProgress { runner } => runner.clone(),
+            _ => self.github.jobs.get(&job).and_then(|j| j.ran_on.clone()),
+        };
+        let runner_host = runner.and_then(|r| VmName(r).owner().map(|(host, _)| host));
+        let mut targets: Vec<HostId> = holder.into_iter().chain(runner_host).collect();
+        targets.dedup();
+        for host in targets {
+            if let Some(h) = self.hosts.iter().position(|x| x.id == host)
+                && let Some(handler) = &mut self.hosts[h].handler
+            {
+                handler.handle_input(
+                    self.now,
+                    Input::JobStatus {
+                        job,
+                        status: status.clone(),
+                    },
+                );
+                self.drain(h);
+            }
         }
     }
 
@@ -628,6 +649,9 @@ impl World {
         }) = effect
         {
             self.report.space_refusals += 1;
+        }
+        if let Effect::Notice(Notice::OrphanVm { vm }) = effect {
+            self.swept.insert(vm.clone());
         }
         if let Effect::Notice(Notice::JobEnded { job, end }) = effect {
             // When a lifecycle ends, every VM it made is gone.
@@ -814,8 +838,18 @@ impl World {
                 (quick, EffectResult::VmState(state))
             }
             VmCmd::Delete { vm } => {
+                let alive = self.hosts[h].anka.vms.get(&vm).is_some_and(|v| v.running);
                 self.hosts[h].anka.vms.remove(&vm);
-                self.runner_gone(&vm);
+                let swept = self.swept.remove(&vm);
+                if let Some(job) = self.runner_gone(&vm)
+                    && alive
+                    && !swept
+                {
+                    // A lifecycle deleted the VM a job was running on (the sweep after a crash
+                    // may: nobody holds that job any more).
+                    let v = self.violation(format!("mac{h} deleted {vm} while it ran {job}"));
+                    self.report.violation.get_or_insert(v);
+                }
                 (3 * SEC, EffectResult::Done)
             }
         }
@@ -848,7 +882,7 @@ impl World {
                     .get(&runner.0)
                     .is_some_and(|r| r.1.is_some())
                 {
-                    let f = Failure::new(FailureClass::Permanent, "runner is running a job");
+                    let f = Failure::new(FailureClass::Busy, "runner is running a job");
                     return (latency, EffectResult::Failed(f));
                 }
                 self.github.runners.remove(&runner.0);
@@ -866,19 +900,37 @@ impl World {
         if !self.hosts[h].anka.vms.get(&vm).is_some_and(|v| v.running) {
             return;
         }
-        let Some((for_job, None)) = self.github.runners.get(&vm.0).cloned() else {
+        let Some((made_for, None)) = self.github.runners.get(&vm.0).cloned() else {
             return;
+        };
+        // GitHub hands a runner any queued job its labels match: usually the one it was made
+        // for, sometimes another (job stealing).
+        let labels = self.github.jobs.get(&made_for).map(|j| j.labels.clone());
+        let other = self
+            .github
+            .jobs
+            .iter()
+            .filter(|(id, j)| **id != made_for && j.status == GithubJobStatus::Queued)
+            .find(|(_, j)| Some(&j.labels) == labels.as_ref())
+            .map(|(id, _)| *id);
+        let own_waits = self
+            .github
+            .jobs
+            .get(&made_for)
+            .is_some_and(|j| j.status == GithubJobStatus::Queued);
+        let for_job = match other {
+            Some(o) if !own_waits || self.dice.chance(self.scenario.faults.steal) => o,
+            _ if own_waits => made_for,
+            _ => return,
         };
         let Some(job) = self.github.jobs.get_mut(&for_job) else {
             return;
         };
-        if job.status != GithubJobStatus::Queued {
-            return;
-        }
         job.status = GithubJobStatus::InProgress {
             runner: Some(vm.0.clone()),
         };
         job.started_at = Some(self.now);
+        job.ran_on = Some(vm.0.clone());
         job.executions += 1;
         let run_for = job.run_for;
         let queued_at = job.queued_at;
@@ -897,7 +949,7 @@ impl World {
         self.busy_vm_ms += run_for.as_millis() as u64;
         self.github
             .runners
-            .insert(vm.0.clone(), (for_job, Some(for_job)));
+            .insert(vm.0.clone(), (made_for, Some(for_job)));
         self.log(|| format!("github: runner {vm} starts {for_job}"));
         let status = GithubJobStatus::InProgress {
             runner: Some(vm.0.clone()),
@@ -941,18 +993,23 @@ impl World {
     }
 
     /// A VM with a runner was deleted: a job it ran fails (GitHub loses the runner).
-    fn runner_gone(&mut self, vm: &VmName) {
-        if let Some((_, Some(job))) = self.github.runners.remove(&vm.0) {
-            let running = self.github.jobs.get(&job).is_some_and(|j| {
-                j.status
-                    == GithubJobStatus::InProgress {
-                        runner: Some(vm.0.clone()),
-                    }
-            });
-            if running {
-                self.finish(job, "failure");
-            }
+    /// A VM with a runner was deleted: a job it ran fails (GitHub loses the runner). Returns
+    /// that job.
+    fn runner_gone(&mut self, vm: &VmName) -> Option<JobId> {
+        let Some((_, Some(job))) = self.github.runners.remove(&vm.0) else {
+            return None;
+        };
+        let running = self.github.jobs.get(&job).is_some_and(|j| {
+            j.status
+                == GithubJobStatus::InProgress {
+                    runner: Some(vm.0.clone()),
+                }
+        });
+        if running {
+            self.finish(job, "failure");
+            return Some(job);
         }
+        None
     }
 
     fn cancel(&mut self, job: JobId) {
@@ -967,6 +1024,10 @@ impl World {
     }
 
     fn finish(&mut self, job: JobId, conclusion: &str) {
+        // An ephemeral runner leaves GitHub when its job ends, however it ended.
+        self.github
+            .runners
+            .retain(|_, (_, running)| *running != Some(job));
         let Some(j) = self.github.jobs.get_mut(&job) else {
             return;
         };

@@ -14,7 +14,7 @@ fn rate() -> impl Strategy<Value = f64> {
 prop_compose! {
     fn faults()(
         loss in rate(), dup in rate(), api in rate(), pull in rate(), clone in rate(),
-        start in rate(), death in rate(), dud in rate(), cancel in rate(),
+        start in rate(), death in rate(), dud in rate(), cancel in rate(), steal in rate(),
         jitter_s in 0u64..60, crashes in 0u32..3, outages in 0u32..3,
     ) -> Faults {
         Faults {
@@ -28,6 +28,7 @@ prop_compose! {
             vm_death: death,
             runner_dud: dud,
             cancel,
+            steal,
             host_crashes: crashes,
             store_outages: outages,
         }

@@ -250,6 +250,12 @@ pub enum Reason {
     RegistrationTimedOut,
     /// The VM died before the runner started the job.
     VmDiedBeforeJob,
+    /// The store handed over a job this host still holds a lifecycle for; the new claim went
+    /// straight back.
+    AlreadyHeldHere,
+    /// GitHub gave this job's runner another job with the same labels; the job waits for
+    /// another runner while the VM serves the other job to its end.
+    RunnerTakenByOtherJob,
     /// The host is stopping.
     HostStopping,
     /// The store handed over a job this host cannot serve.
@@ -270,6 +276,8 @@ impl Reason {
             Reason::StartRunnerFailed => "start_runner_failed",
             Reason::RegistrationTimedOut => "registration_timed_out",
             Reason::VmDiedBeforeJob => "vm_died_before_job",
+            Reason::RunnerTakenByOtherJob => "runner_taken_by_other_job",
+            Reason::AlreadyHeldHere => "already_held_here",
             Reason::HostStopping => "host_stopping",
             Reason::Unservable => "unservable",
         }
@@ -328,6 +336,12 @@ pub enum Notice {
     OrphanVm {
         /// The VM.
         vm: VmName,
+    },
+    /// A claim of a job this host already holds was handed straight back (the next store
+    /// effect is that requeue; it belongs to the new claim, not to the lifecycle).
+    ClaimGivenBack {
+        /// The job.
+        job: JobId,
     },
     /// A result arrived for an effect that is no longer awaited (late or duplicate); ignored.
     IgnoredResult {
@@ -494,6 +508,9 @@ impl std::fmt::Display for Notice {
             },
             Notice::FreshVm { job, reason } => write!(f, "{job} fresh VM after {reason}"),
             Notice::OrphanVm { vm } => write!(f, "orphan VM {vm} deleted by the sweep"),
+            Notice::ClaimGivenBack { job } => {
+                write!(f, "claim of {job} given back (already held here)")
+            }
             Notice::IgnoredResult { id } => write!(f, "ignored late result for {id}"),
             Notice::RunnerLeftBehind { runner } => write!(f, "runner {runner} left for the sweep"),
             Notice::Status(s) => write!(f, "status {}", s.as_str()),

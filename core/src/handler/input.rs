@@ -181,4 +181,6 @@ pub enum FailureClass {
     Unsupported,
     /// No result arrived before the deadline.
     TimedOut,
+    /// The runner is running a job and cannot be removed (GitHub's 422): its VM must live on.
+    Busy,
 }

@@ -137,6 +137,12 @@ pub(crate) struct JobLifecycle {
     tries: u32,
     /// Set when a pull finished for this job, so an untagged ("latest") spec may be cloned.
     pub(crate) template_fresh: bool,
+    /// Another job our runner took (GitHub matched it by labels): the VM must live until that
+    /// job ends, whatever happens to ours, and gives up at this deadline.
+    lent_to: Option<(JobId, Timestamp)>,
+    /// The runner was busy with some job when we tried to remove it: try again at the first
+    /// instant, and give up (deleting the VM) at the second.
+    runner_busy: Option<(Timestamp, Timestamp)>,
 }
 
 impl JobLifecycle {
@@ -169,6 +175,8 @@ impl JobLifecycle {
             runner_may_exist: false,
             tries: 0,
             template_fresh: false,
+            lent_to: None,
+            runner_busy: None,
         };
         me.phase(ctx, "awaiting_template");
         me
@@ -191,6 +199,50 @@ impl JobLifecycle {
 
     pub(crate) fn is_cloning(&self) -> bool {
         matches!(self.stage, Stage::Cloning(_))
+    }
+
+    /// Whether `runner` is this job's runner (runner name = VM name).
+    pub(crate) fn runs_runner(&self, runner: &str) -> bool {
+        self.runner_may_exist && self.vm.as_ref().is_some_and(|vm| vm.0 == runner)
+    }
+
+    /// GitHub says our runner runs `other`, not our job: our job goes back to the queue (it did
+    /// not start), and the VM stays until `other` ends, so no running job loses its VM.
+    pub(crate) fn runner_taken(&mut self, ctx: &mut Ctx<'_>, other: JobId) {
+        if self.lent_to.is_some() || matches!(self.stage, Stage::Done(_) | Stage::Running) {
+            return;
+        }
+        let until = ctx.now + ctx.settings.job_max_lifetime;
+        self.lent_to = Some((other, until));
+        // Knowing the job supersedes asking whether the runner is still busy.
+        self.runner_busy = None;
+        ctx.out.notice(Notice::StepFailed {
+            job: Some(self.id()),
+            step: "runner",
+            detail: format!(
+                "runner {} took {other}; the VM stays until it ends",
+                self.vm_name()
+            ),
+        });
+        self.end(
+            ctx,
+            End::Requeue {
+                reason: Reason::RunnerTakenByOtherJob,
+                count_attempt: false,
+            },
+        );
+    }
+
+    /// The other job our runner serves, if any.
+    pub(crate) fn lent_to(&self) -> Option<JobId> {
+        self.lent_to.map(|(job, _)| job)
+    }
+
+    /// The job our runner took ended (or its time is up): the VM can go.
+    pub(crate) fn lent_job_ended(&mut self, ctx: &mut Ctx<'_>) {
+        if self.lent_to.take().is_some() {
+            self.advance_cleanup(ctx);
+        }
     }
 
     /// The VM this job may have, so the sweep leaves it alone.
@@ -433,11 +485,17 @@ impl JobLifecycle {
                 ctx.out.forge(self.owner(), ctx.now, s.github_timeout, cmd),
                 CleanupStep::CancelRun,
             ))
-        } else if self.runner_may_exist {
+        } else if self.runner_may_exist
+            && self.lent_to.is_none()
+            && self
+                .runner_busy
+                .is_none_or(|(retry_at, _)| retry_at <= ctx.now)
+        {
             let cmd = ForgeCmd::RemoveRunner {
                 job,
                 runner: self.vm_name(),
             };
+
             Some((
                 ctx.out.forge(self.owner(), ctx.now, s.github_timeout, cmd),
                 CleanupStep::RemoveRunner,
@@ -447,8 +505,9 @@ impl JobLifecycle {
                 ctx.out.store(self.owner(), ctx.now, s.store_timeout, cmd),
                 CleanupStep::Store,
             ))
-        } else if self.vm_op.is_some() {
-            // Wait for the clone/start still running; its result (or deadline) moves us on.
+        } else if self.vm_op.is_some() || self.lent_to.is_some() || self.runner_may_exist {
+            // Wait for the clone/start still running, or for the job our runner took to end;
+            // a result, the news, or the deadline moves us on.
             return;
         } else if let Some(vm) = &self.vm {
             let cmd = VmCmd::Delete { vm: vm.clone() };
@@ -507,6 +566,36 @@ impl JobLifecycle {
     }
 
     fn on_cleanup_result(&mut self, ctx: &mut Ctx<'_>, step: CleanupStep, result: EffectResult) {
+        if let (CleanupStep::RemoveRunner, EffectResult::Failed(f)) = (step, &result)
+            && f.class == FailureClass::Busy
+        {
+            // Our runner runs some job (one GitHub gave it, maybe whose news was lost): never
+            // delete its VM under it. Record our job, and ask again until the runner is free.
+            if let Stage::Cleanup(c) = &mut self.stage {
+                c.op = None;
+                if matches!(c.then, Then::FreshVm) {
+                    // A fresh VM is pointless while our runner serves another job.
+                    c.then = Then::Finish(End::Requeue {
+                        reason: Reason::RunnerTakenByOtherJob,
+                        count_attempt: false,
+                    });
+                }
+            }
+            let give_up_at = self
+                .runner_busy
+                .map_or(ctx.now + ctx.settings.job_max_lifetime, |(_, until)| until);
+            if give_up_at <= ctx.now {
+                self.runner_busy = None;
+                self.runner_may_exist = false;
+                ctx.out.notice(Notice::RunnerLeftBehind {
+                    runner: self.vm_name(),
+                });
+            } else {
+                self.runner_busy = Some((ctx.now + ctx.settings.job_poll_interval, give_up_at));
+            }
+            self.failed(ctx, "remove_runner", f);
+            return self.advance_cleanup(ctx);
+        }
         let s = ctx.settings;
         let Stage::Cleanup(c) = &mut self.stage else {
             return;
@@ -526,7 +615,10 @@ impl JobLifecycle {
             c.tries = 0;
             match step {
                 CleanupStep::CancelRun => c.cancel_run = false,
-                CleanupStep::RemoveRunner => self.runner_may_exist = false,
+                CleanupStep::RemoveRunner => {
+                    self.runner_may_exist = false;
+                    self.runner_busy = None;
+                }
                 CleanupStep::Store => c.stored = true,
                 CleanupStep::DeleteVm => self.vm = None,
             }
@@ -864,6 +956,20 @@ impl JobLifecycle {
             Stage::Running if self.claimed_at + s.job_max_lifetime <= now => {
                 self.end(ctx, End::Complete(Completion::TimedOut))
             }
+            Stage::Cleanup(c)
+                if c.op.is_none()
+                    && c.retry_at.is_none()
+                    && self.lent_to.is_none()
+                    && self
+                        .runner_busy
+                        .is_some_and(|(retry_at, _)| retry_at <= now) =>
+            {
+                self.advance_cleanup(ctx);
+            }
+            Stage::Cleanup(_) if self.lent_to.is_some_and(|(_, until)| until <= now) => {
+                self.lent_to = None;
+                self.advance_cleanup(ctx);
+            }
             Stage::Cleanup(c) if c.retry_at.is_some_and(|t| t <= now) => {
                 if let Stage::Cleanup(c) = &mut self.stage {
                     c.retry_at = None;
@@ -908,7 +1014,13 @@ impl JobLifecycle {
                 retry_at: Some(t), ..
             } => times.push(*t),
             Stage::Running => times.push(self.claimed_at + settings.job_max_lifetime),
-            Stage::Cleanup(c) => times.extend(c.retry_at),
+            Stage::Cleanup(c) => {
+                times.extend(c.retry_at);
+                times.extend(self.lent_to.map(|(_, until)| until));
+                if self.lent_to.is_none() && c.op.is_none() && c.retry_at.is_none() {
+                    times.extend(self.runner_busy.map(|(retry_at, _)| retry_at));
+                }
+            }
             _ => {}
         }
         if matches!(self.stage, Stage::Registered { .. } | Stage::Running)

@@ -120,12 +120,7 @@ impl HostHandler {
                 Some(owner) => self.dispatch(owner, id, result),
                 None => self.out.notice(Notice::IgnoredResult { id }),
             },
-            Input::JobStatus { job, status } => {
-                let (mut ctx, jobs, _) = self.split();
-                if let Some(lc) = jobs.get_mut(&job) {
-                    lc.on_status(&mut ctx, status);
-                }
-            }
+            Input::JobStatus { job, status } => self.on_job_status(job, status),
             Input::QueueNotEmpty => {
                 if matches!(self.claim, Claim::WaitUntil(_)) {
                     self.claim = Claim::Idle;
@@ -247,6 +242,8 @@ impl HostHandler {
     fn dispatch(&mut self, owner: Owner, id: EffectId, result: EffectResult) {
         match owner {
             Owner::Inventory => self.on_inventory(result),
+            // A failed give-back is left to the lease reaper.
+            Owner::GiveBack => {}
             Owner::Sweep => {
                 if let EffectResult::Failed(f) = result {
                     self.out.notice(Notice::StepFailed {
@@ -318,6 +315,35 @@ impl HostHandler {
         }
     }
 
+    /// Routes job news: to the job's own lifecycle, and to a lifecycle whose runner GitHub gave
+    /// that job instead of its own (JIT runners with the same labels can take each other's
+    /// jobs), which must keep its VM until that job ends.
+    fn on_job_status(&mut self, job: JobId, status: GithubJobStatus) {
+        let runner = match &status {
+            GithubJobStatus::InProgress { runner: Some(r) } => Some(r.clone()),
+            _ => None,
+        };
+        let completed = matches!(status, GithubJobStatus::Completed { .. });
+        let (mut ctx, jobs, _) = self.split();
+        if let Some(lc) = jobs.get_mut(&job) {
+            lc.on_status(&mut ctx, status);
+        }
+        if let Some(runner) = runner
+            && let Some((_, lender)) = jobs
+                .iter_mut()
+                .find(|(id, lc)| **id != job && lc.runs_runner(&runner))
+        {
+            lender.runner_taken(&mut ctx, job);
+        }
+        if completed {
+            for lc in jobs.values_mut() {
+                if lc.lent_to() == Some(job) {
+                    lc.lent_job_ended(&mut ctx);
+                }
+            }
+        }
+    }
+
     /// Deletes our VMs that no live lifecycle holds: left by a crash, a kill, or a lost result.
     /// VMs of other hosts or not named by us are never touched; a VM being cloned is held by
     /// its lifecycle from the moment the clone is asked, so it is never swept.
@@ -357,12 +383,23 @@ impl HostHandler {
         };
         let id = job.job.id;
         if self.jobs.contains_key(&id) {
-            // The store handed over a job we already hold; one lifecycle per job, always.
-            self.out.notice(Notice::StepFailed {
-                job: Some(id),
-                step: "claim",
-                detail: "duplicate claim ignored".into(),
-            });
+            // We still hold a lifecycle for this job (its VM serving a job our runner took, or
+            // a store that handed it over twice). One lifecycle per job, always: give the new
+            // claim straight back, uncounted and a little later, so no claim is left unowned.
+            self.out.notice(Notice::ClaimGivenBack { job: id });
+            let cmd = StoreCmd::Requeue {
+                job: id,
+                host: self.host.clone(),
+                reason: Reason::AlreadyHeldHere,
+                count_attempt: false,
+                delay: self
+                    .settings
+                    .idle_poll
+                    .max(std::time::Duration::from_secs(10)),
+            };
+            let _ = self
+                .out
+                .store(Owner::GiveBack, self.now, self.settings.store_timeout, cmd);
             return;
         }
         self.out.notice(Notice::JobClaimed {

@@ -16,6 +16,8 @@ pub(crate) enum Owner {
     Inventory,
     /// An orphan VM's deletion; failures are retried by the next sweep.
     Sweep,
+    /// A claim handed back at once (the job already has a lifecycle here).
+    GiveBack,
     /// The claim loop.
     Claim,
     /// The host's pull task.

@@ -76,6 +76,8 @@ pub struct World {
     seq: u64,
     pub trace: Vec<String>,
     pub stop_at_phase: Option<(&'static str, Input)>,
+    /// The next runner that comes up takes this other job instead of its own (job stealing).
+    pub steal_next: Option<JobId>,
 }
 
 impl World {
@@ -101,6 +103,7 @@ impl World {
             seq: 0,
             trace: vec![],
             stop_at_phase: None,
+            steal_next: None,
         }
     }
 
@@ -210,7 +213,18 @@ impl World {
                 }
                 VmCmd::Start { .. } => (20, EffectResult::Done),
                 VmCmd::StartRunner { vm, job, .. } => {
-                    if self.runner_takes_job {
+                    if let Some(other) = self.steal_next.take() {
+                        let run = self.now + Duration::from_secs(25);
+                        let status = GithubJobStatus::InProgress {
+                            runner: Some(vm.0.clone()),
+                        };
+                        self.schedule(run, Input::JobStatus { job: other, status });
+                        let done = run + Duration::from_secs(self.job_secs);
+                        let status = GithubJobStatus::Completed {
+                            conclusion: Some("success".into()),
+                        };
+                        self.schedule(done, Input::JobStatus { job: other, status });
+                    } else if self.runner_takes_job {
                         let run = self.now + Duration::from_secs(10 + 15);
                         let status = GithubJobStatus::InProgress {
                             runner: Some(vm.0.clone()),
