@@ -36,6 +36,8 @@ pub struct GitHub {
     pub jobs: BTreeMap<JobId, GhJob>,
     /// Registered runners: name -> the job it was made for, and the job it runs.
     pub runners: BTreeMap<String, (JobId, Option<JobId>)>,
+    /// Jobs GitHub has queued and no runner has started, by id (what a new runner may get).
+    pub waiting: std::collections::BTreeSet<JobId>,
 }
 
 impl GitHub {

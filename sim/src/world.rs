@@ -418,6 +418,7 @@ impl World {
                 if let Some((t, id)) = self.arrivals.pop_front() {
                     self.at(t, Event::Arrive(id));
                 }
+                self.github.waiting.insert(job);
                 self.log(|| format!("github queues {job}"));
                 self.webhook(job, GithubJobStatus::Queued);
             }
@@ -904,24 +905,29 @@ impl World {
             return;
         };
         // GitHub hands a runner any queued job its labels match: usually the one it was made
-        // for, sometimes another (job stealing).
-        let labels = self.github.jobs.get(&made_for).map(|j| j.labels.clone());
-        let other = self
-            .github
-            .jobs
-            .iter()
-            .filter(|(id, j)| **id != made_for && j.status == GithubJobStatus::Queued)
-            .find(|(_, j)| Some(&j.labels) == labels.as_ref())
-            .map(|(id, _)| *id);
+        // for, sometimes another (job stealing), and another whenever its own no longer waits.
         let own_waits = self
             .github
             .jobs
             .get(&made_for)
             .is_some_and(|j| j.status == GithubJobStatus::Queued);
-        let for_job = match other {
-            Some(o) if !own_waits || self.dice.chance(self.scenario.faults.steal) => o,
-            _ if own_waits => made_for,
-            _ => return,
+        let steal = own_waits && self.dice.chance(self.scenario.faults.steal);
+        let for_job = if own_waits && !steal {
+            made_for
+        } else {
+            let labels = self.github.jobs.get(&made_for).map(|j| j.labels.clone());
+            let other = self
+                .github
+                .waiting
+                .iter()
+                .filter(|id| **id != made_for)
+                .find(|id| self.github.jobs.get(id).map(|j| &j.labels) == labels.as_ref())
+                .copied();
+            match other {
+                Some(o) => o,
+                None if own_waits => made_for,
+                None => return,
+            }
         };
         let Some(job) = self.github.jobs.get_mut(&for_job) else {
             return;
@@ -931,6 +937,7 @@ impl World {
         };
         job.started_at = Some(self.now);
         job.ran_on = Some(vm.0.clone());
+        self.github.waiting.remove(&for_job);
         job.executions += 1;
         let run_for = job.run_for;
         let queued_at = job.queued_at;
@@ -1024,6 +1031,7 @@ impl World {
     }
 
     fn finish(&mut self, job: JobId, conclusion: &str) {
+        self.github.waiting.remove(&job);
         // An ephemeral runner leaves GitHub when its job ends, however it ended.
         self.github
             .runners
