@@ -2,11 +2,11 @@
 //! simulator and by tests, and the model other stores are checked against.
 
 use super::ops::{
-    EnqueueOutcome, Finished, HostInfo, JobQueue, JobSummary, LeaseLost, NotInDeadLetter,
-    QueueListing, QueueSettings, Reaped, Requeued, StatusOutcome,
+    EnqueueOutcome, Finished, HostInfo, JobQueue, LeaseLost, NotInDeadLetter, QueueListing,
+    QueueSettings, Reaped, Requeued, StatusOutcome,
 };
 use super::record::{JobRecord, JobStatus, Lease, Loaded, NewJob, Place, REASON_LEASE_EXPIRED};
-use super::rules::{dropped_how, github_completed, return_to_queue};
+use super::rules::{dropped_how, github_completed, listing, return_to_queue};
 use crate::handler::{Completion, EffectResult, GithubJobStatus, StoreCmd};
 use crate::ids::{HostId, JobId};
 use crate::labels::ClaimFilter;
@@ -350,30 +350,7 @@ impl MemoryQueue {
 
     /// See [`JobQueue::list`].
     pub fn list(&self, now: Timestamp) -> QueueListing {
-        let mut queued: Vec<&JobRecord> = Vec::new();
-        let mut claimed: Vec<(&Lease, &JobRecord)> = Vec::new();
-        let mut dead: Vec<(Timestamp, &JobRecord)> = Vec::new();
-        for r in self.jobs.values() {
-            match &r.place {
-                Place::Queued => queued.push(r),
-                Place::Claimed { lease } => claimed.push((lease, r)),
-                Place::Dead { since } => dead.push((*since, r)),
-            }
-        }
-        queued.sort_by_key(|r| r.order_key());
-        claimed.sort_by_key(|(l, r)| (l.claimed_at, r.id));
-        dead.sort_by_key(|(since, r)| (*since, r.id));
-        QueueListing {
-            queued: queued.into_iter().map(|r| JobSummary::of(r, now)).collect(),
-            claimed: claimed
-                .into_iter()
-                .map(|(_, r)| JobSummary::of(r, now))
-                .collect(),
-            dead: dead
-                .into_iter()
-                .map(|(_, r)| JobSummary::of(r, now))
-                .collect(),
-        }
+        listing(self.jobs.values(), now)
     }
 
     /// See [`JobQueue::list_dead`].

@@ -2,8 +2,8 @@
 //! a job GitHub finished. The in-memory model and the transaction machines both call these, so
 //! the model and the real stores cannot drift on them.
 
-use super::ops::Requeued;
-use super::record::{JobRecord, Place};
+use super::ops::{JobSummary, QueueListing, Requeued};
+use super::record::{JobRecord, Lease, Place};
 use crate::ids::HostId;
 use crate::time::Timestamp;
 use std::time::Duration;
@@ -50,5 +50,32 @@ pub(crate) fn dropped_how(record: &JobRecord) -> String {
             github_completed(conclusion.as_deref())
         }
         _ => "dropped".to_owned(),
+    }
+}
+
+/// The operator listing of a set of records: queued in claim order, claimed by claim time,
+/// dead by arrival in the dead letter.
+pub(crate) fn listing<'a>(
+    records: impl Iterator<Item = &'a JobRecord>,
+    now: Timestamp,
+) -> QueueListing {
+    let mut queued: Vec<&JobRecord> = Vec::new();
+    let mut claimed: Vec<(&Lease, &JobRecord)> = Vec::new();
+    let mut dead: Vec<(Timestamp, &JobRecord)> = Vec::new();
+    for r in records {
+        match &r.place {
+            Place::Queued => queued.push(r),
+            Place::Claimed { lease } => claimed.push((lease, r)),
+            Place::Dead { since } => dead.push((*since, r)),
+        }
+    }
+    queued.sort_by_key(|r| r.order_key());
+    claimed.sort_by_key(|(l, r)| (l.claimed_at, r.id));
+    dead.sort_by_key(|(since, r)| (*since, r.id));
+    let summary = |r: &JobRecord| JobSummary::of(r, now);
+    QueueListing {
+        queued: queued.into_iter().map(summary).collect(),
+        claimed: claimed.into_iter().map(|(_, r)| summary(r)).collect(),
+        dead: dead.into_iter().map(|(_, r)| summary(r)).collect(),
     }
 }

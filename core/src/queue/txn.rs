@@ -13,11 +13,11 @@
 //! counter per job and bumps it on every write.
 
 use super::ops::{
-    EnqueueOutcome, Finished, HostInfo, JobQueue, JobSummary, LeaseLost, NotInDeadLetter,
-    QueueListing, QueueSettings, Reaped, Requeued, StatusOutcome,
+    EnqueueOutcome, Finished, HostInfo, JobQueue, LeaseLost, NotInDeadLetter, QueueListing,
+    QueueSettings, Reaped, Requeued, StatusOutcome,
 };
 use super::record::{JobRecord, JobStatus, Lease, NewJob, Place, REASON_LEASE_EXPIRED};
-use super::rules::{dropped_how, github_completed, return_to_queue};
+use super::rules::{dropped_how, github_completed, listing, return_to_queue};
 use crate::handler::{Completion, GithubJobStatus};
 use crate::ids::{HostId, JobId};
 use crate::labels::ClaimFilter;
@@ -468,7 +468,9 @@ impl Txn {
                 Stage::Done(Reply::Record(record.map(|v| v.record)))
             }
             (Op::Finished(_), Fetched::Finished(f)) => Stage::Done(Reply::Finished(f)),
-            (Op::List, Fetched::Records(all)) => Stage::Done(Reply::Listing(listing(all, now))),
+            (Op::List, Fetched::Records(all)) => {
+                Stage::Done(Reply::Listing(listing(all.iter().map(|v| &v.record), now)))
+            }
             (Op::ListDead, Fetched::Records(all)) => {
                 let mut dead: Vec<(Timestamp, JobRecord)> = all
                     .into_iter()
@@ -651,34 +653,6 @@ fn after_return(v: Versioned, outcome: Requeued, now: Timestamp) -> Commit {
     match outcome {
         Requeued::Dropped => remove(id, v.rev, now, dropped_how(&v.record)),
         _ => put(id, Some(v.rev), v.record),
-    }
-}
-
-fn listing(all: Vec<Versioned>, now: Timestamp) -> QueueListing {
-    let mut queued: Vec<&JobRecord> = Vec::new();
-    let mut claimed: Vec<(&Lease, &JobRecord)> = Vec::new();
-    let mut dead: Vec<(Timestamp, &JobRecord)> = Vec::new();
-    for v in &all {
-        let r = &v.record;
-        match &r.place {
-            Place::Queued => queued.push(r),
-            Place::Claimed { lease } => claimed.push((lease, r)),
-            Place::Dead { since } => dead.push((*since, r)),
-        }
-    }
-    queued.sort_by_key(|r| r.order_key());
-    claimed.sort_by_key(|(l, r)| (l.claimed_at, r.id));
-    dead.sort_by_key(|(since, r)| (*since, r.id));
-    QueueListing {
-        queued: queued.into_iter().map(|r| JobSummary::of(r, now)).collect(),
-        claimed: claimed
-            .into_iter()
-            .map(|(_, r)| JobSummary::of(r, now))
-            .collect(),
-        dead: dead
-            .into_iter()
-            .map(|(_, r)| JobSummary::of(r, now))
-            .collect(),
     }
 }
 
