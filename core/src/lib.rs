@@ -14,6 +14,7 @@
 #![warn(missing_docs, unreachable_pub)]
 
 pub mod config;
+pub mod github;
 pub mod handler;
 pub mod ids;
 pub mod labels;
