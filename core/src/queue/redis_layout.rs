@@ -219,6 +219,16 @@ impl Script {
     /// Every script, so a runtime can prepare (hash, load) them once.
     pub const ALL: [Script; 3] = [Script::Commit, Script::Read, Script::Repair];
 
+    /// This script's position in [`Script::ALL`], so a runtime keeps its prepared scripts in an
+    /// array in that order.
+    pub fn index(self) -> usize {
+        match self {
+            Script::Commit => 0,
+            Script::Read => 1,
+            Script::Repair => 2,
+        }
+    }
+
     /// The Lua source.
     pub fn source(self) -> &'static str {
         match self {
@@ -743,6 +753,13 @@ mod tests {
         finished_capacity: 100,
         wake_cap: 8,
     };
+
+    #[test]
+    fn script_index_follows_all() {
+        for (i, s) in Script::ALL.into_iter().enumerate() {
+            assert_eq!(s.index(), i);
+        }
+    }
 
     #[test]
     fn keys_share_one_hash_tag() {

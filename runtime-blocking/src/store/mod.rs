@@ -5,3 +5,5 @@
 pub mod embedded;
 #[cfg(feature = "redis")]
 pub mod redis;
+#[cfg(feature = "redis-conn")]
+pub mod redis_conn;

@@ -21,6 +21,7 @@
 //! - **Cluster** (`cluster_mode`) uses redis' sync `ClusterConnection`; all keys of a queue
 //!   share one hash tag, so every script runs on one shard. Cluster mode has database 0 only.
 
+use super::redis_conn::{connection_info, is_connection_error, is_loading};
 use anklet_core::config::DatabaseSettings;
 use anklet_core::queue::QueueSettings;
 use anklet_core::queue::redis_layout::{
@@ -28,7 +29,7 @@ use anklet_core::queue::redis_layout::{
     ScriptCall,
 };
 use anklet_core::queue::txn::{self, Commit, Fetched, Read};
-use redis::{ConnectionAddr, ConnectionLike, IntoConnectionInfo, RedisConnectionInfo};
+use redis::ConnectionLike;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
@@ -350,7 +351,7 @@ impl RedisBackend {
         let mut tries = 0;
         loop {
             self.ensure_connected()?;
-            let script = &self.scripts[script_index(call.script)];
+            let script = &self.scripts[call.script.index()];
             let Some(conn) = self.conn.as_mut() else {
                 continue;
             };
@@ -447,56 +448,6 @@ impl txn::Backend for RedisBackend {
     }
 }
 
-fn script_index(s: Script) -> usize {
-    match s {
-        Script::Commit => 0,
-        Script::Read => 1,
-        Script::Repair => 2,
-    }
-}
-
-/// An error after which the connection cannot be trusted (the reply may still be in flight).
-fn is_connection_error(e: &redis::RedisError) -> bool {
-    e.is_io_error()
-        || e.is_timeout()
-        || e.is_connection_dropped()
-        || e.is_connection_refusal()
-        || e.is_unrecoverable_error()
-}
-
-/// The server is replaying its append-only file after a restart.
-fn is_loading(e: &redis::RedisError) -> bool {
-    e.code() == Some("LOADING")
-}
-
-/// The connection description for `db`. The password goes into the connection info only,
-/// which is never formatted.
-fn connection_info(db: &DatabaseSettings) -> Result<redis::ConnectionInfo, RedisStoreError> {
-    let addr = if db.tls_enabled {
-        ConnectionAddr::TcpTls {
-            host: db.url.clone(),
-            port: db.port,
-            insecure: db.tls_insecure,
-            tls_params: None,
-        }
-    } else {
-        ConnectionAddr::Tcp(db.url.clone(), db.port)
-    };
-    let mut redis = RedisConnectionInfo::default()
-        .set_db(i64::from(db.database))
-        .set_lib_name("anklet-lite", env!("CARGO_PKG_VERSION"));
-    if !db.user.is_empty() {
-        redis = redis.set_username(&db.user);
-    }
-    if !db.password.is_empty() {
-        redis = redis.set_password(db.password.expose());
-    }
-    let info = addr
-        .into_connection_info()
-        .map_err(|e| RedisStoreError::Config(e.to_string()))?;
-    Ok(info.set_redis_settings(redis))
-}
-
 fn client(db: &DatabaseSettings, opts: &RedisOptions) -> Result<Client, RedisStoreError> {
     if db.url.is_empty() {
         return Err(RedisStoreError::Config("empty url".to_owned()));
@@ -510,7 +461,7 @@ fn client(db: &DatabaseSettings, opts: &RedisOptions) -> Result<Client, RedisSto
                 .to_owned(),
         ));
     }
-    let info = connection_info(db)?;
+    let info = connection_info(db, "anklet-lite").map_err(RedisStoreError::Config)?;
     if db.cluster_mode {
         if db.database != 0 {
             return Err(RedisStoreError::Config(format!(

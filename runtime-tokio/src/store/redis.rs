@@ -27,11 +27,9 @@ use anklet_core::queue::redis_layout::{
 };
 use anklet_core::queue::txn::{Commit, Fetched, Op, Read, Reply, Step, StoreError, Txn};
 use anklet_core::time::Timestamp;
+use anklet_lite::store::redis_conn::{connection_info, is_connection_error, is_loading};
 use redis::aio::{ConnectionLike, MultiplexedConnection};
-use redis::{
-    AsyncConnectionConfig, Cmd, ConnectionAddr, IntoConnectionInfo, Pipeline, RedisConnectionInfo,
-    RedisFuture, Value,
-};
+use redis::{AsyncConnectionConfig, Cmd, Pipeline, RedisFuture, Value};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
@@ -455,7 +453,7 @@ impl AsyncRedisStore {
         let mut tries = 0;
         loop {
             let mut conn = self.connection(false).await?;
-            let script = &self.scripts[script_index(call.script)];
+            let script = &self.scripts[call.script.index()];
             let mut inv = script.prepare_invoke();
             for k in &call.keys {
                 inv.key(k);
@@ -518,62 +516,12 @@ impl AsyncRedisStore {
     }
 }
 
-fn script_index(s: Script) -> usize {
-    match s {
-        Script::Commit => 0,
-        Script::Read => 1,
-        Script::Repair => 2,
-    }
-}
-
-/// An error after which the connection cannot be trusted.
-fn is_connection_error(e: &redis::RedisError) -> bool {
-    e.is_io_error()
-        || e.is_timeout()
-        || e.is_connection_dropped()
-        || e.is_connection_refusal()
-        || e.is_unrecoverable_error()
-}
-
-/// The server is replaying its append-only file after a restart.
-fn is_loading(e: &redis::RedisError) -> bool {
-    e.code() == Some("LOADING")
-}
-
-/// The connection description for `db`; the password goes only into the connection info,
-/// which is never formatted.
-fn connection_info(db: &DatabaseSettings) -> Result<redis::ConnectionInfo, AsyncRedisError> {
-    let addr = if db.tls_enabled {
-        ConnectionAddr::TcpTls {
-            host: db.url.clone(),
-            port: db.port,
-            insecure: db.tls_insecure,
-            tls_params: None,
-        }
-    } else {
-        ConnectionAddr::Tcp(db.url.clone(), db.port)
-    };
-    let mut redis = RedisConnectionInfo::default()
-        .set_db(i64::from(db.database))
-        .set_lib_name("anklet", env!("CARGO_PKG_VERSION"));
-    if !db.user.is_empty() {
-        redis = redis.set_username(&db.user);
-    }
-    if !db.password.is_empty() {
-        redis = redis.set_password(db.password.expose());
-    }
-    let info = addr
-        .into_connection_info()
-        .map_err(|e| AsyncRedisError::Config(e.to_string()))?;
-    Ok(info.set_redis_settings(redis))
-}
-
 /// A day: the blocking-pop cluster client's response timeout, i.e. none in practice (its
 /// caller bounds every wait with `tokio::time::timeout`).
 const NO_RESPONSE_TIMEOUT: Duration = Duration::from_secs(86_400);
 
 fn client(db: &DatabaseSettings, opts: &AsyncRedisOptions) -> Result<Client, AsyncRedisError> {
-    let info = connection_info(db)?;
+    let info = connection_info(db, "anklet").map_err(AsyncRedisError::Config)?;
     if !db.cluster_mode {
         let c = redis::Client::open(info).map_err(|e| AsyncRedisError::Config(e.to_string()))?;
         return Ok(Client::Single(c));
