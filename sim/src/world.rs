@@ -10,7 +10,8 @@ use crate::models::{Anka, GhJob, GitHub, Vm};
 use crate::scenario::{Arrival, Scenario};
 use anklet_core::handler::{
     Defect, Effect, EffectResult, Failure, FailureClass, ForgeCmd, GithubJobStatus,
-    HandlerSettings, HostHandler, Input, Notice, RunnerCredentials, StoreCmd, VmCmd, VmState,
+    HandlerSettings, HostHandler, Input, Notice, RunnerCredentials, RunnerInfo, StoreCmd, VmCmd,
+    VmState,
 };
 use anklet_core::ids::{EffectId, HostId, JobId, TemplateId, VmName};
 use anklet_core::queue::{MemoryQueue, NewJob, Place, QueueSettings};
@@ -892,6 +893,21 @@ impl World {
             ForgeCmd::CancelWorkflowRun { job } => {
                 self.cancel(job.id);
                 (latency, EffectResult::Done)
+            }
+            ForgeCmd::ListRunners => {
+                let runners = self
+                    .github
+                    .runners
+                    .iter()
+                    .enumerate()
+                    .map(|(i, (name, (_, running)))| RunnerInfo {
+                        id: i as u64 + 1,
+                        name: name.clone(),
+                        online: true,
+                        busy: running.is_some(),
+                    })
+                    .collect();
+                (latency, EffectResult::Runners(runners))
             }
         }
     }

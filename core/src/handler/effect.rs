@@ -198,6 +198,9 @@ pub enum ForgeCmd {
         /// The job whose run is cancelled.
         job: JobRef,
     },
+    /// List the self-hosted runners of the configured scope, so the orphan sweep can find
+    /// runners of ours whose VM is gone.
+    ListRunners,
 }
 
 /// Credentials handed to a runner; secret in every form.
@@ -469,6 +472,7 @@ impl std::fmt::Display for ForgeCmd {
             ForgeCmd::CancelWorkflowRun { job } => {
                 write!(f, "cancel_workflow_run run={} (for {})", job.run_id, job.id)
             }
+            ForgeCmd::ListRunners => f.write_str("list_runners"),
         }
     }
 }

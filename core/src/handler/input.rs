@@ -130,10 +130,25 @@ pub enum EffectResult {
     RunnerConfig(RunnerCredentials),
     /// A job's status read from GitHub.
     JobStatus(GithubJobStatus),
+    /// The self-hosted runners of the configured scope.
+    Runners(Vec<RunnerInfo>),
     /// The operation succeeded and returns nothing.
     Done,
     /// The operation failed.
     Failed(Failure),
+}
+
+/// A self-hosted runner as GitHub lists it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RunnerInfo {
+    /// GitHub's runner id (what delete takes).
+    pub id: u64,
+    /// The runner's name; ours are VM names.
+    pub name: String,
+    /// Whether the runner is connected to GitHub.
+    pub online: bool,
+    /// Whether it is running a job right now.
+    pub busy: bool,
 }
 
 /// Whether a VM is alive.

@@ -25,7 +25,7 @@ pub use effect::{
 };
 pub use input::{
     ClaimedJob, DiskSpace, EffectResult, Failure, FailureClass, GithubJobStatus, Input, JobRef,
-    TemplateInfo, VmState,
+    RunnerInfo, TemplateInfo, VmState,
 };
 pub use settings::{Defect, HandlerSettings, RunnerRegistration};
 pub use templates::{CachedTemplate, SpacePlan, TemplateCache};

@@ -279,6 +279,7 @@ impl World {
                 ForgeCmd::RemoveRunner { .. } | ForgeCmd::CancelWorkflowRun { .. } => {
                     (1, EffectResult::Done)
                 }
+                ForgeCmd::ListRunners => (1, EffectResult::Runners(Vec::new())),
             },
             Effect::Notice(_) => (0, EffectResult::Done),
         }
