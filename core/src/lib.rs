@@ -19,6 +19,7 @@ pub mod handler;
 pub mod ids;
 pub mod labels;
 pub mod queue;
+pub mod receiver;
 pub mod retry;
 pub mod secret;
 pub mod time;

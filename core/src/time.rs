@@ -39,6 +39,12 @@ impl Timestamp {
         Self(self.0.saturating_add(ms))
     }
 
+    /// The instant `d` earlier, or the epoch if that is before it.
+    pub fn saturating_sub(self, d: Duration) -> Self {
+        let ms = u64::try_from(d.as_millis()).unwrap_or(u64::MAX);
+        Self(self.0.saturating_sub(ms))
+    }
+
     /// How long after `earlier` this instant is, or zero if it is not later.
     pub fn saturating_since(self, earlier: Timestamp) -> Duration {
         Duration::from_millis(self.0.saturating_sub(earlier.0))

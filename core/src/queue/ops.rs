@@ -119,6 +119,8 @@ pub struct JobSummary {
     pub id: JobId,
     /// `owner/repo`.
     pub repo: String,
+    /// Workflow run id (with `repo` and `id`, enough to ask GitHub about the job).
+    pub run_id: u64,
     /// Template and tag, if the labels name one.
     pub spec: Option<VmSpec>,
     /// GitHub's status as last heard.
@@ -143,6 +145,7 @@ impl JobSummary {
         Self {
             id: r.id,
             repo: format!("{}/{}", r.owner, r.repo),
+            run_id: r.run_id,
             spec: r.spec.clone(),
             status: r.status.clone(),
             attempts: r.attempts,
