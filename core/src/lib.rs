@@ -23,3 +23,4 @@ pub mod receiver;
 pub mod retry;
 pub mod secret;
 pub mod time;
+pub mod vm;

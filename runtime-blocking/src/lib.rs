@@ -6,4 +6,7 @@
 
 #[cfg(feature = "daemon")]
 pub mod cli;
+pub mod clock;
+#[cfg(feature = "server")]
+pub mod receiver;
 pub mod store;

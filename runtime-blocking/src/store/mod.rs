@@ -7,3 +7,4 @@ pub mod embedded;
 pub mod redis;
 #[cfg(feature = "redis-conn")]
 pub mod redis_conn;
+pub mod shared;
