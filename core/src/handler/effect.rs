@@ -150,8 +150,11 @@ pub enum VmCmd {
     StartRunner {
         /// The VM, whose name is also the runner's name.
         vm: VmName,
-        /// The job, for labels and logs.
+        /// The job, for logs.
         job: JobRef,
+        /// The job's `runs-on` labels: a token-registered runner is given exactly these (a JIT
+        /// config already carries them).
+        labels: Vec<String>,
         /// JIT config or registration token.
         credentials: RunnerCredentials,
     },

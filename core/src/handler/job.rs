@@ -370,6 +370,7 @@ impl JobLifecycle {
         let cmd = VmCmd::StartRunner {
             vm: self.vm_name(),
             job: self.job.job.clone(),
+            labels: self.job.labels.clone(),
             credentials,
         };
         self.runner_may_exist = true;
