@@ -11,7 +11,6 @@ use anklet_core::queue::conformance::{self, Harness, sample_job};
 use anklet_core::queue::redis_layout::{DEFAULT_PREFIX, RedisLayout};
 use anklet_core::queue::txn::{Backend, Commit, Fetched, Op, Read, Reply, Store};
 use anklet_core::queue::{EnqueueOutcome, QueueSettings};
-use anklet_core::secret::Secret;
 use anklet_core::time::Timestamp;
 use anklet_tests::redis_server::{RedisServer, ServerOptions, free_port, must_start};
 use proptest::prelude::*;
@@ -23,19 +22,7 @@ mod queue_strategies;
 use queue_strategies::{op, settings};
 
 fn db(port: u16) -> DatabaseSettings {
-    DatabaseSettings {
-        url: "127.0.0.1".into(),
-        port,
-        user: String::new(),
-        password: Secret::default(),
-        database: 0,
-        max_retries: 3,
-        retry_delay: Duration::from_millis(50),
-        retry_backoff_factor: 2.0,
-        cluster_mode: false,
-        tls_enabled: false,
-        tls_insecure: false,
-    }
+    anklet_tests::redis_server::test_db(port)
 }
 
 fn fresh_queue() -> String {

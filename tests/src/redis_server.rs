@@ -467,6 +467,24 @@ fn ping(port: u16) -> bool {
     matches!(s.read(&mut buf), Ok(n) if buf[..n].starts_with(b"+PONG"))
 }
 
+/// Connection settings for a loopback test server on `port`: no password, database 0, short
+/// retry delays so reconnect tests stay quick.
+pub fn test_db(port: u16) -> anklet_core::config::DatabaseSettings {
+    anklet_core::config::DatabaseSettings {
+        url: "127.0.0.1".into(),
+        port,
+        user: String::new(),
+        password: anklet_core::secret::Secret::default(),
+        database: 0,
+        max_retries: 3,
+        retry_delay: Duration::from_millis(50),
+        retry_backoff_factor: 2.0,
+        cluster_mode: false,
+        tls_enabled: false,
+        tls_insecure: false,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

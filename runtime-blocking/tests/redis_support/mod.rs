@@ -4,7 +4,6 @@
 use anklet_core::config::DatabaseSettings;
 use anklet_core::queue::QueueSettings;
 use anklet_core::queue::redis_layout::{DEFAULT_PREFIX, RedisLayout};
-use anklet_core::secret::Secret;
 use anklet_core::time::Timestamp;
 use anklet_lite::store::redis::{RedisBackend, RedisOptions, RedisStore};
 use anklet_tests::redis_server::RedisServer;
@@ -13,19 +12,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 /// Connection settings for a loopback server on `port` with short retry delays.
 pub fn db(port: u16) -> DatabaseSettings {
-    DatabaseSettings {
-        url: "127.0.0.1".into(),
-        port,
-        user: String::new(),
-        password: Secret::default(),
-        database: 0,
-        max_retries: 3,
-        retry_delay: Duration::from_millis(50),
-        retry_backoff_factor: 2.0,
-        cluster_mode: false,
-        tls_enabled: false,
-        tls_insecure: false,
-    }
+    anklet_tests::redis_server::test_db(port)
 }
 
 static QUEUES: AtomicUsize = AtomicUsize::new(0);

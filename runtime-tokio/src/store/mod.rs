@@ -3,3 +3,4 @@
 //! guarded commits, asynchronously.
 
 pub mod redis;
+pub mod shared;
