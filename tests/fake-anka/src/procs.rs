@@ -1,0 +1,108 @@
+//! Process plumbing without `unsafe`: liveness checks and group kills through rustix, and spawning
+//! the fake's own detached helpers (emulated runner, crash watcher) in their own process group so
+//! a driver's process-group kill of `anka run` does not take the runner down with it.
+
+use std::env;
+use std::fs::{self, OpenOptions};
+use std::io::Write;
+use std::os::unix::process::CommandExt;
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::thread;
+use std::time::Duration;
+
+use rustix::process::{Pid, Signal};
+
+use crate::error::AnkaError;
+use crate::home::{HOME_ENV, Home};
+
+/// True if a process with this pid exists and is not a zombie (a killed runner whose parent, init
+/// in a container, has not reaped it yet is gone for our purposes).
+pub fn alive(pid: u32) -> bool {
+    let exists = i32::try_from(pid)
+        .ok()
+        .and_then(Pid::from_raw)
+        .is_some_and(|p| rustix::process::test_kill_process(p).is_ok());
+    exists && !zombie(pid)
+}
+
+/// Reads the state letter from `/proc/<pid>/stat` where there is a /proc (Linux).
+fn zombie(pid: u32) -> bool {
+    fs::read_to_string(format!("/proc/{pid}/stat"))
+        .ok()
+        .and_then(|s| {
+            s.rsplit_once(')')
+                .map(|(_, rest)| rest.trim_start().starts_with('Z'))
+        })
+        .unwrap_or(false)
+}
+
+/// SIGKILLs the process group led by `pid` (and the process itself if it leads no group).
+pub fn kill_group(pid: u32) {
+    if let Some(p) = i32::try_from(pid).ok().and_then(Pid::from_raw)
+        && rustix::process::kill_process_group(p, Signal::KILL).is_err()
+    {
+        let _ = rustix::process::kill_process(p, Signal::KILL);
+    }
+}
+
+/// Spawns this executable as `anka <args>` in a new process group, with `input` on its stdin and
+/// its output appended to `log` (or discarded). Returns its pid. The child is not waited for: it
+/// outlives this short-lived `anka` process and is reaped by init.
+pub fn spawn_self(
+    home: &Home,
+    args: &[&str],
+    input: Option<&[u8]>,
+    log: Option<&Path>,
+) -> Result<u32, AnkaError> {
+    let exe = env::current_exe()
+        .map_err(|e| AnkaError::internal(format!("cannot find own executable: {e}")))?;
+    let mut cmd = Command::new(exe);
+    cmd.arg0("anka")
+        .args(args)
+        .env(HOME_ENV, &home.root)
+        .process_group(0)
+        .stdin(if input.is_some() {
+            Stdio::piped()
+        } else {
+            Stdio::null()
+        });
+    match log {
+        Some(path) => {
+            let f = OpenOptions::new().create(true).append(true).open(path)?;
+            cmd.stdout(f.try_clone()?).stderr(f);
+        }
+        None => {
+            cmd.stdout(Stdio::null()).stderr(Stdio::null());
+        }
+    }
+    let mut child = cmd
+        .spawn()
+        .map_err(|e| AnkaError::internal(format!("cannot spawn anka {}: {e}", args.join(" "))))?;
+    if let (Some(data), Some(mut stdin)) = (input, child.stdin.take()) {
+        stdin.write_all(data)?;
+    }
+    Ok(child.id())
+}
+
+/// The `hang` fault: forks a `sleep` child in this process group (so a test can check that the
+/// driver's group kill reaches children), logs its pid, and sleeps until killed.
+pub fn hang(log: &mut dyn FnMut(&str)) -> ! {
+    match Command::new("sleep")
+        .arg("600")
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+    {
+        Ok(child) => log(&format!(
+            "hang: injected; sleep child pid {} in process group {}",
+            child.id(),
+            rustix::process::getpgrp().as_raw_nonzero()
+        )),
+        Err(e) => log(&format!("hang: injected; could not fork sleep child: {e}")),
+    }
+    loop {
+        thread::sleep(Duration::from_secs(3600));
+    }
+}
