@@ -7,6 +7,10 @@
 #[cfg(feature = "daemon")]
 pub mod cli;
 pub mod clock;
+#[cfg(feature = "host-probe")]
+pub mod host;
 #[cfg(feature = "server")]
 pub mod receiver;
 pub mod store;
+#[cfg(feature = "vm")]
+pub mod vm;

@@ -16,6 +16,7 @@ pub mod process;
 pub mod rfc3339;
 pub mod shell;
 pub mod tart;
+pub mod volume;
 
 pub use error::AnkaError;
 pub use output::Envelope;

@@ -1,0 +1,234 @@
+//! Runs one child process the way the anka driver needs: in its own process group (so `anka`
+//! and anything it forked die together), stdin written from a thread (a child that never reads
+//! cannot block us), stdout and stderr captured with a size bound (the newest bytes kept), and
+//! the whole group killed with SIGKILL at the deadline. Returns core's typed
+//! [`ProcessOutput`]; interpreting it is core's job.
+
+use anklet_core::vm::{Exit, ProcessOutput};
+use process_wrap::std::{ChildWrapper, CommandWrap, ProcessGroup};
+use std::io::{Read, Write};
+use std::path::Path;
+use std::process::{ExitStatus, Stdio};
+use std::sync::mpsc;
+use std::sync::{Arc, Mutex, PoisonError};
+use std::thread;
+use std::time::{Duration, Instant};
+
+/// How often a running child is checked for exit.
+const POLL: Duration = Duration::from_millis(10);
+/// How long output is still collected after the child ended, for a grandchild that escaped the
+/// group (another session) and kept a pipe open; then we return what we have.
+const READ_GRACE: Duration = Duration::from_secs(2);
+
+/// One process to run.
+#[derive(Clone, Copy, Debug)]
+pub struct ProcessSpec<'a> {
+    /// The executable.
+    pub program: &'a Path,
+    /// Its arguments.
+    pub args: &'a [String],
+    /// Bytes for stdin (closed after); `None` gives the child no stdin at all.
+    pub stdin: Option<&'a [u8]>,
+    /// The group is killed when this elapses.
+    pub timeout: Duration,
+    /// Bytes kept of each output stream.
+    pub output_limit: usize,
+}
+
+/// The newest `limit` bytes of a stream and how many older bytes were dropped.
+#[derive(Debug)]
+struct Tail {
+    buf: Vec<u8>,
+    dropped: u64,
+    limit: usize,
+}
+
+impl Tail {
+    fn new(limit: usize) -> Self {
+        Self {
+            buf: Vec::new(),
+            dropped: 0,
+            limit,
+        }
+    }
+
+    /// Appends, trimming the front only when twice the bound is reached (amortised O(1)).
+    fn push(&mut self, chunk: &[u8]) {
+        self.buf.extend_from_slice(chunk);
+        if self.buf.len() > self.limit.saturating_mul(2).max(1) {
+            self.trim();
+        }
+    }
+
+    fn trim(&mut self) {
+        if self.buf.len() > self.limit {
+            let excess = self.buf.len() - self.limit;
+            self.buf.drain(..excess);
+            self.dropped += excess as u64;
+        }
+    }
+
+    fn take(&mut self) -> (Vec<u8>, u64) {
+        self.trim();
+        (std::mem::take(&mut self.buf), self.dropped)
+    }
+}
+
+type Shared = Arc<Mutex<Tail>>;
+
+fn lock(tail: &Shared) -> std::sync::MutexGuard<'_, Tail> {
+    tail.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+/// Copies a pipe into a shared tail until EOF, then says so on `done`.
+fn reader(mut pipe: impl Read + Send + 'static, tail: Shared, done: mpsc::Sender<()>) {
+    let spawned = thread::Builder::new()
+        .name("vm-output".into())
+        .spawn(move || {
+            let mut chunk = [0u8; 8192];
+            loop {
+                match pipe.read(&mut chunk) {
+                    Ok(0) => break,
+                    Ok(n) => lock(&tail).push(&chunk[..n]),
+                    Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                    Err(_) => break,
+                }
+            }
+            let _ = done.send(());
+        });
+    if spawned.is_err() {
+        tracing::warn!("could not start an output reader thread; that stream is lost");
+    }
+}
+
+/// Kills the group if the child is dropped before it was reaped (a panic, an early return).
+struct GroupGuard {
+    child: Box<dyn ChildWrapper>,
+    reaped: bool,
+}
+
+impl Drop for GroupGuard {
+    fn drop(&mut self) {
+        if !self.reaped {
+            let _ = self.child.start_kill();
+            let _ = self.child.wait();
+        }
+    }
+}
+
+fn exit_of(status: ExitStatus) -> Exit {
+    use std::os::unix::process::ExitStatusExt;
+    match (status.code(), status.signal()) {
+        (Some(code), _) => Exit::Code(code),
+        (None, Some(signal)) => Exit::Signal(signal),
+        (None, None) => Exit::Code(-1),
+    }
+}
+
+/// Runs `spec` to its end or its deadline; never panics on the child's behaviour.
+pub fn run(spec: ProcessSpec<'_>) -> ProcessOutput {
+    let mut command = CommandWrap::with_new(spec.program, |c| {
+        c.args(spec.args)
+            .stdin(if spec.stdin.is_some() {
+                Stdio::piped()
+            } else {
+                Stdio::null()
+            })
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+    });
+    command.wrap(ProcessGroup::leader());
+    let started = Instant::now();
+    let mut guard = match command.spawn() {
+        Ok(child) => GroupGuard {
+            child,
+            reaped: false,
+        },
+        Err(e) => return ProcessOutput::new(Exit::SpawnFailed(e.to_string()), Vec::new()),
+    };
+
+    if let (Some(bytes), Some(mut pipe)) = (spec.stdin, guard.child.stdin().take()) {
+        let bytes = bytes.to_vec();
+        let spawned = thread::Builder::new()
+            .name("vm-stdin".into())
+            .spawn(move || {
+                // A child that exits without reading closes the pipe: not our failure.
+                let _ = pipe.write_all(&bytes);
+            });
+        if spawned.is_err() {
+            tracing::warn!("could not start the stdin writer thread; the child gets no input");
+        }
+    }
+
+    let (done_tx, done_rx) = mpsc::channel();
+    let out = Arc::new(Mutex::new(Tail::new(spec.output_limit)));
+    let err = Arc::new(Mutex::new(Tail::new(spec.output_limit)));
+    let mut readers = 0;
+    if let Some(pipe) = guard.child.stdout().take() {
+        reader(pipe, Arc::clone(&out), done_tx.clone());
+        readers += 1;
+    }
+    if let Some(pipe) = guard.child.stderr().take() {
+        reader(pipe, Arc::clone(&err), done_tx.clone());
+        readers += 1;
+    }
+    drop(done_tx);
+
+    let deadline = started + spec.timeout;
+    let exit = loop {
+        match guard.child.try_wait() {
+            Ok(Some(status)) => break exit_of(status),
+            Ok(None) if Instant::now() >= deadline => {
+                let _ = guard.child.start_kill();
+                let _ = guard.child.wait();
+                break Exit::TimedOut {
+                    after: spec.timeout,
+                };
+            }
+            Ok(None) => thread::sleep(POLL),
+            Err(e) => {
+                let _ = guard.child.start_kill();
+                let _ = guard.child.wait();
+                break Exit::SpawnFailed(format!("waiting for the child failed: {e}"));
+            }
+        }
+    };
+    guard.reaped = true;
+
+    let grace = Instant::now() + READ_GRACE;
+    for _ in 0..readers {
+        let left = grace.saturating_duration_since(Instant::now());
+        if done_rx.recv_timeout(left).is_err() {
+            tracing::warn!(
+                "a process outside the group still holds an output pipe; returning what was read"
+            );
+            break;
+        }
+    }
+    let (stdout, stdout_dropped) = lock(&out).take();
+    let (stderr, stderr_dropped) = lock(&err).take();
+    ProcessOutput {
+        exit,
+        stdout,
+        stderr,
+        stdout_dropped,
+        stderr_dropped,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_tail_keeps_the_newest_bytes_and_counts_the_rest() {
+        let mut t = Tail::new(4);
+        for chunk in [b"ab".as_slice(), b"cdef", b"ghijk"] {
+            t.push(chunk);
+        }
+        assert_eq!(t.take(), (b"hijk".to_vec(), 7));
+        let mut none = Tail::new(0);
+        none.push(b"xyz");
+        assert_eq!(none.take(), (Vec::new(), 3));
+    }
+}
