@@ -8,7 +8,10 @@
 //! ([`ratelimit`]), and plain HTTP data ([`http`]).
 
 pub mod auth;
+pub mod client;
 pub mod http;
 pub mod link;
+pub mod ratelimit;
+pub mod rest;
 pub mod rfc3339;
 pub mod webhook;
