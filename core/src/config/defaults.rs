@@ -9,6 +9,15 @@ use super::model::RunnerRegistration;
 pub const WORK_DIR: &str = "./";
 /// `plugins_path` when unset (Anklet); handler scripts live under `<plugins_path>/handlers/github/`.
 pub const PLUGINS_PATH: &str = "~/.config/anklet/plugins";
+
+/// The embedded store file, used when no database is configured (ours).
+pub const STORE_PATH: &str = "~/.config/anklet/queue.redb";
+
+/// GitHub's REST API; GitHub Enterprise Server and the test emulator set another (ours).
+pub const GITHUB_API_URL: &str = "https://api.github.com";
+
+/// The `anka` executable (ours: Anklet always ran `anka` from PATH).
+pub const ANKA_PATH: &str = "anka";
 /// First port tried for the metrics server when `metrics.port` is unset (Anklet probes upwards).
 pub const METRICS_PORT: u16 = 8080;
 /// Aggregator loop sleep in seconds when `metrics.sleep_interval` is unset or 0

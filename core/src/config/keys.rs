@@ -268,6 +268,13 @@ static GLOBAL_HEAD: &[KeySpec<Config>] = &[
     ),
     key!(
         Config,
+        "store_path",
+        Str,
+        store_path,
+        default = Dflt::Str(d::STORE_PATH)
+    ),
+    key!(
+        Config,
         "metrics.aggregator",
         Bool,
         metrics.aggregator,
@@ -367,6 +374,13 @@ static PLUGIN_COMMON: &[KeySpec<Plugin>] = &[
     key!(Plugin, "token", Secret, token),
     key!(Plugin, "private_key", Secret, private_key),
     key!(Plugin, "app_id", U64, app_id),
+    key!(
+        Plugin,
+        "github_api_url",
+        Str,
+        github_api_url,
+        default = Dflt::Str(d::GITHUB_API_URL)
+    ),
     key!(
         Plugin,
         "installation_id",
@@ -588,6 +602,14 @@ static PLUGIN_HANDLER: &[KeySpec<Plugin>] = &[
         fresh_vm_attempts,
         applies = Applies::Handler,
         default = Dflt::U64(d::FRESH_VM_ATTEMPTS as u64)
+    ),
+    key!(
+        Plugin,
+        "anka_path",
+        Str,
+        anka_path,
+        applies = Applies::Handler,
+        default = Dflt::Str(d::ANKA_PATH)
     ),
 ];
 

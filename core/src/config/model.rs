@@ -261,6 +261,9 @@ pub struct Plugin {
     pub private_key: Option<Secret>,
     /// GitHub App id.
     pub app_id: Option<u64>,
+    /// `github_api_url`: GitHub's REST API base (GitHub Enterprise Server, or the emulator in
+    /// tests and the demo).
+    pub github_api_url: Option<String>,
     /// GitHub App installation id; 0 or unset = look it up.
     pub installation_id: Option<u64>,
 
@@ -312,6 +315,8 @@ pub struct Plugin {
     pub lease_seconds: Option<u64>,
     /// Handler: fresh VMs tried per job.
     pub fresh_vm_attempts: Option<u32>,
+    /// `anka_path`: the `anka` executable a handler runs.
+    pub anka_path: Option<String>,
 
     /// Receiver: HTTP listen port (a string in Anklet's schema).
     pub port: Option<String>,
@@ -407,6 +412,8 @@ impl Plugin {
             vm_health_interval_seconds: None,
             lease_seconds: None,
             fresh_vm_attempts: None,
+            anka_path: None,
+            github_api_url: None,
             port: None,
             secret: None,
             hook_id: None,
@@ -591,6 +598,18 @@ impl Plugin {
         secs(self.lease_seconds, defaults::LEASE_SECONDS)
     }
 
+    /// GitHub's REST API base without a trailing slash (`github_api_url`).
+    pub fn github_api_url(&self) -> &str {
+        non_empty(&self.github_api_url)
+            .unwrap_or(defaults::GITHUB_API_URL)
+            .trim_end_matches('/')
+    }
+
+    /// The `anka` executable (`anka_path`).
+    pub fn anka_path(&self) -> &str {
+        non_empty(&self.anka_path).unwrap_or(defaults::ANKA_PATH)
+    }
+
     /// Fresh VMs tried per job (`fresh_vm_attempts`).
     pub fn fresh_vm_attempts(&self) -> u32 {
         self.fresh_vm_attempts
@@ -634,6 +653,8 @@ pub struct Config {
     pub work_dir: Option<String>,
     /// Where handler scripts live.
     pub plugins_path: Option<String>,
+    /// `store_path`: the embedded store file, used when no database is configured (ours).
+    pub store_path: Option<String>,
     /// `metrics:` section.
     pub metrics: MetricsConfig,
     /// Private key copied into plugins that have none.
@@ -676,6 +697,11 @@ impl Config {
     /// `work_dir` with its default.
     pub fn work_dir(&self) -> &str {
         non_empty(&self.work_dir).unwrap_or(defaults::WORK_DIR)
+    }
+
+    /// `store_path` with its default (may start with `~/`; the runtime expands it).
+    pub fn store_path(&self) -> &str {
+        non_empty(&self.store_path).unwrap_or(defaults::STORE_PATH)
     }
 
     /// `plugins_path` with its default (may start with `~/`; the runtime expands it).
