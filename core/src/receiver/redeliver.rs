@@ -13,6 +13,7 @@
 //! the receiver keeps serving; redelivery needs no rules about which list a job sits in
 //! because the queue is idempotent on job ids and status only moves forward.
 
+pub use crate::github::rest::deliveries::DeliverySummary;
 use crate::handler::{Failure, FailureClass, GithubJobStatus, JobRef};
 use crate::ids::{EffectId, JobId};
 use crate::queue::JobStatus;
@@ -55,25 +56,6 @@ impl Default for RecoverySettings {
             call_timeout: Duration::from_secs(30),
         }
     }
-}
-
-/// One delivery as GitHub's deliveries API lists it.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct DeliverySummary {
-    /// The delivery attempt's id (what redeliver takes).
-    pub id: u64,
-    /// `X-GitHub-Delivery`, shared by a delivery and its redeliveries.
-    pub guid: String,
-    /// When GitHub sent it.
-    pub delivered_at: Timestamp,
-    /// Whether this attempt was itself a redelivery.
-    pub redelivery: bool,
-    /// The HTTP status our receiver answered (0 when it could not be reached).
-    pub status_code: u16,
-    /// `X-GitHub-Event`.
-    pub event: String,
-    /// The payload's `action`, if any.
-    pub action: Option<String>,
 }
 
 /// A GitHub call recovery needs.
@@ -343,15 +325,17 @@ impl Recovery {
         let Some(hook_id) = self.settings.hook_id else {
             return;
         };
-        let ok = |d: &DeliverySummary| (200..300).contains(&d.status_code);
         let succeeded: std::collections::BTreeSet<&str> = list
             .iter()
-            .filter(|d| ok(d))
+            .filter(|d| d.succeeded())
             .map(|d| d.guid.as_str())
             .collect();
         // The newest failed attempt of each GUID, oldest GUID first.
         let mut latest: BTreeMap<&str, &DeliverySummary> = BTreeMap::new();
-        for d in list.iter().filter(|d| d.event == "workflow_job" && !ok(d)) {
+        for d in list
+            .iter()
+            .filter(|d| d.event == "workflow_job" && !d.succeeded())
+        {
             if succeeded.contains(d.guid.as_str()) {
                 continue;
             }
