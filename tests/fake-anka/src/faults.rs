@@ -30,6 +30,7 @@ use std::env;
 use std::fs;
 
 use serde::{Deserialize, Serialize};
+use serde_json::Value;
 
 use crate::error::AnkaError;
 use crate::glob;
@@ -44,26 +45,59 @@ fn any() -> String {
 }
 
 /// One fault rule (see the module docs for the format).
-#[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[derive(Debug, Clone, Serialize)]
 pub struct Rule {
     /// Operation name or `*`.
-    #[serde(default = "any")]
     pub op: String,
     /// Glob over the subjects.
-    #[serde(default = "any", rename = "match")]
+    #[serde(rename = "match")]
     pub pattern: String,
     /// How many times it may fire.
-    #[serde(default)]
     pub times: Option<u32>,
     /// What it does.
     #[serde(flatten)]
     pub action: Action,
 }
 
+impl Rule {
+    /// Reads a rule object: `op`, `match` and `times` are taken out, the rest must be exactly one
+    /// action with its fields (unknown fields are refused, so a typo does not silently disable a
+    /// fault).
+    fn from_value(v: Value) -> Result<Self, String> {
+        let Value::Object(mut map) = v else {
+            return Err("a rule must be an object".into());
+        };
+        let text =
+            |map: &mut serde_json::Map<String, Value>, key: &str| -> Result<String, String> {
+                match map.remove(key) {
+                    None => Ok(any()),
+                    Some(Value::String(s)) => Ok(s),
+                    Some(other) => Err(format!("{key} must be a string, not {other}")),
+                }
+            };
+        let op = text(&mut map, "op")?;
+        let pattern = text(&mut map, "match")?;
+        let times =
+            match map.remove("times") {
+                None | Some(Value::Null) => None,
+                Some(t) => Some(t.as_u64().and_then(|n| u32::try_from(n).ok()).ok_or_else(
+                    || format!("times must be a small non-negative integer, not {t}"),
+                )?),
+            };
+        let action: Action =
+            serde_json::from_value(Value::Object(map)).map_err(|e| e.to_string())?;
+        Ok(Self {
+            op,
+            pattern,
+            times,
+            action,
+        })
+    }
+}
+
 /// What a fault does.
 #[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(tag = "action", rename_all = "snake_case")]
+#[serde(tag = "action", rename_all = "snake_case", deny_unknown_fields)]
 pub enum Action {
     /// An ERROR envelope with this code and message, and this exit status.
     Fail {
@@ -157,26 +191,24 @@ impl Default for Active {
 }
 
 fn parse_rules(source: &str, text: &str) -> Result<Vec<Keyed>, AnkaError> {
-    #[derive(Deserialize)]
-    #[serde(untagged)]
-    enum Doc {
-        Many(Vec<Rule>),
-        Wrapped { rules: Vec<Rule> },
-        One(Rule),
-    }
     if text.trim().is_empty() {
         return Ok(Vec::new());
     }
-    let doc: Doc = serde_json::from_str(text)
-        .map_err(|e| AnkaError::internal(format!("bad fault rules in {source}: {e}")))?;
-    let rules = match doc {
-        Doc::Many(r) | Doc::Wrapped { rules: r } => r,
-        Doc::One(r) => vec![r],
+    let bad = |e: String| AnkaError::internal(format!("bad fault rules in {source}: {e}"));
+    let doc: Value = serde_json::from_str(text).map_err(|e| bad(e.to_string()))?;
+    let values = match doc {
+        Value::Array(items) => items,
+        Value::Object(mut map) if map.contains_key("rules") => match map.remove("rules") {
+            Some(Value::Array(items)) => items,
+            _ => return Err(bad("rules must be an array".into())),
+        },
+        one => vec![one],
     };
-    rules
+    values
         .into_iter()
         .enumerate()
-        .map(|(i, rule)| {
+        .map(|(i, v)| {
+            let rule = Rule::from_value(v).map_err(|e| bad(format!("rule {i}: {e}")))?;
             let text = serde_json::to_string(&rule)?;
             Ok(Keyed {
                 key: format!("{source}#{i}#{text}"),
@@ -288,6 +320,8 @@ mod tests {
         let wrapped = parse_rules("t", r#"{"rules":[{"action":"garbage"}]}"#)?;
         assert_eq!(wrapped.len(), 1);
         assert!(parse_rules("t", r#"{"action":"nope"}"#).is_err());
+        assert!(parse_rules("t", r#"{"action":"fail","cod":1}"#).is_err());
+        assert!(parse_rules("t", r#"{"action":"slow"}"#).is_err());
         Ok(())
     }
 

@@ -58,7 +58,8 @@ impl Fake {
             .env_remove("FAKE_ANKA_TIME_SCALE")
             .env_remove("FAKE_ANKA_SEED")
             .env_remove("ANKA_MACHINE_READABLE")
-            .stdin(Stdio::null());
+            .stdin(Stdio::null())
+            .stderr(Stdio::piped());
         c
     }
 
