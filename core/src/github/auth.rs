@@ -29,6 +29,44 @@ pub enum Credentials {
     App(AppCredentials),
 }
 
+/// Why no credentials could be built from a config.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum CredentialsError {
+    /// Neither a token nor an App id with a private key is set.
+    #[error("no GitHub credentials: set token, or app_id with private_key")]
+    Missing,
+    /// The App's private key cannot be used.
+    #[error(transparent)]
+    Key(#[from] KeyError),
+}
+
+impl Credentials {
+    /// Chooses credentials the way Anklet does: a GitHub App when `app_id` and a private key
+    /// are both set, else the token. `private_key_pem` is the key's PEM text (a runtime reads
+    /// the file when the config gives a path).
+    pub fn from_config(
+        token: Option<&Secret>,
+        app_id: Option<u64>,
+        installation_id: Option<u64>,
+        private_key_pem: Option<&Secret>,
+    ) -> Result<Self, CredentialsError> {
+        match (
+            app_id.filter(|id| *id != 0),
+            private_key_pem.filter(|k| !k.is_empty()),
+        ) {
+            (Some(app_id), Some(pem)) => Ok(Credentials::App(AppCredentials::new(
+                app_id,
+                installation_id,
+                AppKey::from_pem(pem)?,
+            ))),
+            _ => match token.filter(|t| !t.is_empty()) {
+                Some(t) => Ok(Credentials::Token(t.clone())),
+                None => Err(CredentialsError::Missing),
+            },
+        }
+    }
+}
+
 /// A GitHub App's identity and key.
 #[derive(Clone, Debug)]
 pub struct AppCredentials {
@@ -83,6 +121,12 @@ impl AppKey {
     /// rather than at the first API call.
     pub fn from_pem(pem: &Secret) -> Result<Self, KeyError> {
         let text = pem.expose().trim();
+        // jsonwebtoken panics at signing time when no crypto provider can be chosen from its
+        // features (both backends on, through feature unification elsewhere in a build).
+        // Naming ours up front makes that impossible; an error means one is already set.
+        let _already_chosen = jsonwebtoken::crypto::CryptoProvider::install_default(
+            &jsonwebtoken::crypto::aws_lc::DEFAULT_PROVIDER,
+        );
         if !text.starts_with("-----BEGIN ") || !text.contains("-----END ") {
             return Err(KeyError::NotPem);
         }
@@ -215,6 +259,34 @@ mod tests {
         }
         let key = AppKey::from_pem(&Secret::new(KEY)).unwrap();
         assert_eq!(format!("{key:?}"), "AppKey([redacted])");
+    }
+
+    #[test]
+    fn credentials_from_config_prefer_the_app() {
+        let pat = Secret::new("ghp_x");
+        let key = Secret::new(KEY);
+        assert!(matches!(
+            Credentials::from_config(Some(&pat), Some(1), Some(0), Some(&key)),
+            Ok(Credentials::App(AppCredentials {
+                app_id: 1,
+                installation_id: None,
+                ..
+            }))
+        ));
+        assert!(matches!(
+            Credentials::from_config(Some(&pat), Some(1), None, None),
+            Ok(Credentials::Token(_))
+        ));
+        assert!(matches!(
+            Credentials::from_config(None, None, None, None),
+            Err(CredentialsError::Missing)
+        ));
+        assert_eq!(
+            Credentials::from_config(Some(&pat), Some(1), None, Some(&Secret::new("junk")))
+                .map(|_| ())
+                .map_err(|e| e.to_string()),
+            Err("the GitHub App private key is not PEM text".to_owned())
+        );
     }
 
     #[test]

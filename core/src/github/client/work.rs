@@ -341,3 +341,17 @@ impl Work {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn runner_groups_are_ids_or_names() {
+        assert_eq!(GroupRef::parse(None), GroupRef::Id(1));
+        assert_eq!(GroupRef::parse(Some(" ")), GroupRef::Id(1));
+        assert_eq!(GroupRef::parse(Some("default")), GroupRef::Id(1));
+        assert_eq!(GroupRef::parse(Some("12")), GroupRef::Id(12));
+        assert_eq!(GroupRef::parse(Some("macs")), GroupRef::Name("macs".into()));
+    }
+}
