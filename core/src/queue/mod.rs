@@ -65,7 +65,7 @@ pub mod txn;
 pub use memory::MemoryQueue;
 pub use ops::{
     EnqueueOutcome, Finished, HostInfo, JobQueue, JobSummary, LeaseLost, NotInDeadLetter,
-    QueueListing, QueueSettings, Reaped, Requeued, StatusOutcome, execute,
+    QueueListing, QueueSettings, Reaped, Requeued, StatusOutcome, execute, store_op, store_result,
 };
 pub use record::{
     DecodeError, EncodeError, JobRecord, JobStatus, Lease, Loaded, NewJob, Place,

@@ -352,3 +352,53 @@ pub fn execute<Q: JobQueue + ?Sized>(
         }
     })
 }
+
+/// The queue operation of a handler's store effect, for runtimes that run [`Op`]s on a shared
+/// store instead of calling [`JobQueue`] methods (the same mapping as [`execute`]).
+pub fn store_op(cmd: &StoreCmd) -> super::txn::Op {
+    use super::txn::Op;
+    match cmd {
+        StoreCmd::Claim {
+            host,
+            filter,
+            lease,
+        } => Op::Claim(host.clone(), filter.clone(), *lease),
+        StoreCmd::RenewLease { job, host, lease } => Op::RenewLease(*job, host.clone(), *lease),
+        StoreCmd::Complete { job, host, outcome } => {
+            Op::Complete(*job, host.clone(), outcome.clone())
+        }
+        StoreCmd::Requeue {
+            job,
+            host,
+            reason,
+            count_attempt,
+            delay,
+        } => Op::Requeue(
+            *job,
+            host.clone(),
+            reason.code().to_owned(),
+            *count_attempt,
+            *delay,
+        ),
+        StoreCmd::DeadLetter { job, host, reason } => {
+            Op::DeadLetter(*job, host.clone(), reason.code().to_owned())
+        }
+    }
+}
+
+/// The handler's view of the reply to a [`store_op`] operation (the same mapping as
+/// [`execute`]); `None` for a reply no store effect produces.
+pub fn store_result(reply: super::txn::Reply) -> Option<EffectResult> {
+    use super::txn::Reply;
+    let written = |r: Result<(), LeaseLost>| match r {
+        Ok(()) => EffectResult::Stored,
+        Err(_) => EffectResult::LeaseLost,
+    };
+    Some(match reply {
+        Reply::Claimed(record) => EffectResult::Claimed(record.map(|r| r.claimed_job())),
+        Reply::Renewed(r) => written(r.map(|_| ())),
+        Reply::Written(r) => written(r),
+        Reply::Requeued(r) => written(r.map(|_| ())),
+        _ => return None,
+    })
+}
