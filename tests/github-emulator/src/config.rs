@@ -28,8 +28,9 @@ pub struct InstallationConfig {
 }
 
 /// Everything an emulator needs; [`EmulatorConfig::default`] listens on an ephemeral port of
-/// 127.0.0.1 with no credentials (set `pats` or `app`, every REST call needs one).
-#[derive(Clone, Debug)]
+/// 127.0.0.1 with no credentials (set `pats` or `app`, every REST call needs one). Its `Debug`
+/// output redacts the PATs and the webhook secret.
+#[derive(Clone)]
 pub struct EmulatorConfig {
     /// Where to listen (loopback by default: the emulator has no TLS and a control API).
     pub listen: SocketAddr,
@@ -61,6 +62,34 @@ pub struct EmulatorConfig {
     pub ping_on_start: bool,
     /// Calls kept in the call log (oldest dropped first).
     pub max_call_log: usize,
+}
+
+impl std::fmt::Debug for EmulatorConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("EmulatorConfig")
+            .field("listen", &self.listen)
+            .field("webhook_urls", &self.webhook_urls)
+            .field(
+                "webhook_secret",
+                &self.webhook_secret.as_ref().map(|_| "[redacted]"),
+            )
+            .field("pats", &format!("[{} redacted]", self.pats.len()))
+            .field("app", &self.app)
+            .field("time_scale", &self.time_scale)
+            .field("installation_token_ttl", &self.installation_token_ttl)
+            .field("runner_token_ttl", &self.runner_token_ttl)
+            .field(
+                "vanished_job_failure_delay",
+                &self.vanished_job_failure_delay,
+            )
+            .field("rate_limit_per_hour", &self.rate_limit_per_hour)
+            .field("max_body_bytes", &self.max_body_bytes)
+            .field("worker_threads", &self.worker_threads)
+            .field("webhook_timeout", &self.webhook_timeout)
+            .field("ping_on_start", &self.ping_on_start)
+            .field("max_call_log", &self.max_call_log)
+            .finish()
+    }
 }
 
 impl Default for EmulatorConfig {
@@ -132,5 +161,22 @@ impl JobSpec {
     pub fn duration(mut self, d: Duration) -> Self {
         self.duration_ms = u64::try_from(d.as_millis()).unwrap_or(u64::MAX);
         self
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn debug_redacts_credentials() {
+        let c = EmulatorConfig {
+            pats: vec!["ghp_secretvalue".into()],
+            webhook_secret: Some("hook-secret-value".into()),
+            ..EmulatorConfig::default()
+        };
+        let d = format!("{c:?}");
+        assert!(!d.contains("ghp_secretvalue") && !d.contains("hook-secret-value"));
+        assert!(d.contains("[1 redacted]"));
     }
 }

@@ -24,6 +24,8 @@
 //! # Ok::<(), github_emulator::Error>(())
 //! ```
 
+#![warn(missing_docs)]
+
 mod auth;
 mod calls;
 mod cli;

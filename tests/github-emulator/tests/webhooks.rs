@@ -185,6 +185,33 @@ fn deliveries_api_pages_with_cursor_and_link_and_returns_payloads() {
         "workflow_job"
     );
 
+    // The app hook (JWT) and the org path see the same deliveries.
+    let app = call(
+        "GET",
+        &format!("{}/app/hook/deliveries?per_page=1", emu.base_url()),
+        Some(&bearer(&app_jwt())),
+        None,
+    );
+    assert_eq!(app.status, 200);
+    assert_eq!(app.body[0]["id"], newest);
+    let redo = api(
+        &emu,
+        "POST",
+        &format!("/orgs/acme/hooks/{hook}/deliveries/{newest}/attempts"),
+        None,
+    );
+    assert_eq!(redo.status, 202);
+    assert_eq!(
+        api(
+            &emu,
+            "POST",
+            &format!("/orgs/acme/hooks/{hook}/deliveries/1/attempts"),
+            None
+        )
+        .status,
+        404
+    );
+
     // Org path, filters and errors.
     let org = api(
         &emu,
