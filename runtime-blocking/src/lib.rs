@@ -7,6 +7,8 @@
 #[cfg(feature = "daemon")]
 pub mod cli;
 pub mod clock;
+#[cfg(feature = "github")]
+pub mod github;
 #[cfg(feature = "host-probe")]
 pub mod host;
 #[cfg(feature = "server")]
