@@ -3,3 +3,4 @@
 
 pub mod receiver;
 pub mod store;
+pub mod vm;

@@ -15,6 +15,7 @@ pub mod plan;
 pub mod process;
 pub mod rfc3339;
 pub mod shell;
+pub mod tail;
 pub mod tart;
 pub mod volume;
 

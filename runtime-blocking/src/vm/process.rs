@@ -4,6 +4,7 @@
 //! the whole group killed with SIGKILL at the deadline. Returns core's typed
 //! [`ProcessOutput`]; interpreting it is core's job.
 
+use anklet_core::vm::tail::OutputTail;
 use anklet_core::vm::{Exit, ProcessOutput};
 use process_wrap::std::{ChildWrapper, CommandWrap, ProcessGroup};
 use std::io::{Read, Write};
@@ -35,48 +36,9 @@ pub struct ProcessSpec<'a> {
     pub output_limit: usize,
 }
 
-/// The newest `limit` bytes of a stream and how many older bytes were dropped.
-#[derive(Debug)]
-struct Tail {
-    buf: Vec<u8>,
-    dropped: u64,
-    limit: usize,
-}
+type Shared = Arc<Mutex<OutputTail>>;
 
-impl Tail {
-    fn new(limit: usize) -> Self {
-        Self {
-            buf: Vec::new(),
-            dropped: 0,
-            limit,
-        }
-    }
-
-    /// Appends, trimming the front only when twice the bound is reached (amortised O(1)).
-    fn push(&mut self, chunk: &[u8]) {
-        self.buf.extend_from_slice(chunk);
-        if self.buf.len() > self.limit.saturating_mul(2).max(1) {
-            self.trim();
-        }
-    }
-
-    fn trim(&mut self) {
-        if self.buf.len() > self.limit {
-            let excess = self.buf.len() - self.limit;
-            self.buf.drain(..excess);
-            self.dropped += excess as u64;
-        }
-    }
-
-    fn take(&mut self) -> (Vec<u8>, u64) {
-        self.trim();
-        (std::mem::take(&mut self.buf), self.dropped)
-    }
-}
-
-type Shared = Arc<Mutex<Tail>>;
-
-fn lock(tail: &Shared) -> std::sync::MutexGuard<'_, Tail> {
+fn lock(tail: &Shared) -> std::sync::MutexGuard<'_, OutputTail> {
     tail.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
@@ -161,8 +123,8 @@ pub fn run(spec: ProcessSpec<'_>) -> ProcessOutput {
     }
 
     let (done_tx, done_rx) = mpsc::channel();
-    let out = Arc::new(Mutex::new(Tail::new(spec.output_limit)));
-    let err = Arc::new(Mutex::new(Tail::new(spec.output_limit)));
+    let out = Arc::new(Mutex::new(OutputTail::new(spec.output_limit)));
+    let err = Arc::new(Mutex::new(OutputTail::new(spec.output_limit)));
     let mut readers = 0;
     if let Some(pipe) = guard.child.stdout().take() {
         reader(pipe, Arc::clone(&out), done_tx.clone());
@@ -213,22 +175,5 @@ pub fn run(spec: ProcessSpec<'_>) -> ProcessOutput {
         stderr,
         stdout_dropped,
         stderr_dropped,
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn the_tail_keeps_the_newest_bytes_and_counts_the_rest() {
-        let mut t = Tail::new(4);
-        for chunk in [b"ab".as_slice(), b"cdef", b"ghijk"] {
-            t.push(chunk);
-        }
-        assert_eq!(t.take(), (b"hijk".to_vec(), 7));
-        let mut none = Tail::new(0);
-        none.push(b"xyz");
-        assert_eq!(none.take(), (Vec::new(), 3));
     }
 }

@@ -1,0 +1,7 @@
+//! The anka driver of the tokio daemon: core's [`VmCallPlan`](anklet_core::vm::VmCallPlan)
+//! decides every command line and reads every answer; this module only runs the processes
+//! ([`process`]) and feeds the plan ([`anka`]). Host probes are anklet-lite's
+//! (`anklet_lite::host`), run on a blocking thread.
+
+pub mod anka;
+pub mod process;

@@ -1,0 +1,153 @@
+//! Runs one child process for the anka driver on tokio: in its own process group, stdin
+//! written by a task, stdout and stderr captured into bounded tails (core's
+//! [`OutputTail`]), the whole group SIGKILLed at the deadline and, should this future be
+//! dropped early (a cancelled effect, a stopping daemon), on drop as well.
+
+use anklet_core::vm::tail::OutputTail;
+use anklet_core::vm::{Exit, ProcessOutput};
+use process_wrap::tokio::{ChildWrapper, CommandWrap, KillOnDrop, ProcessGroup};
+use std::path::Path;
+use std::process::{ExitStatus, Stdio};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Duration;
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWriteExt};
+use tokio::task::JoinHandle;
+use tokio::time::Instant;
+
+/// How long output is still collected after the child ended, for a process outside the group
+/// (another session) that kept a pipe open; then we return what we have.
+const READ_GRACE: Duration = Duration::from_secs(2);
+
+/// One process to run.
+#[derive(Clone, Copy, Debug)]
+pub struct ProcessSpec<'a> {
+    /// The executable.
+    pub program: &'a Path,
+    /// Its arguments.
+    pub args: &'a [String],
+    /// Bytes for stdin (closed after); `None` gives the child no stdin at all.
+    pub stdin: Option<&'a [u8]>,
+    /// The group is killed when this elapses.
+    pub timeout: Duration,
+    /// Bytes kept of each output stream.
+    pub output_limit: usize,
+}
+
+type Shared = Arc<Mutex<OutputTail>>;
+
+fn lock(tail: &Shared) -> std::sync::MutexGuard<'_, OutputTail> {
+    tail.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+fn reader(mut pipe: impl AsyncRead + Unpin + Send + 'static, tail: Shared) -> JoinHandle<()> {
+    tokio::spawn(async move {
+        let mut chunk = [0u8; 8192];
+        loop {
+            match pipe.read(&mut chunk).await {
+                Ok(0) | Err(_) => break,
+                Ok(n) => lock(&tail).push(&chunk[..n]),
+            }
+        }
+    })
+}
+
+/// Kills the group if the child was not reaped (this future dropped mid-run).
+struct GroupGuard {
+    child: Box<dyn ChildWrapper>,
+    reaped: bool,
+}
+
+impl Drop for GroupGuard {
+    fn drop(&mut self) {
+        if !self.reaped {
+            let _ = self.child.start_kill();
+        }
+    }
+}
+
+fn exit_of(status: ExitStatus) -> Exit {
+    use std::os::unix::process::ExitStatusExt;
+    match (status.code(), status.signal()) {
+        (Some(code), _) => Exit::Code(code),
+        (None, Some(signal)) => Exit::Signal(signal),
+        (None, None) => Exit::Code(-1),
+    }
+}
+
+/// Runs `spec` to its end or its deadline; never panics on the child's behaviour.
+pub async fn run(spec: ProcessSpec<'_>) -> ProcessOutput {
+    let mut command = CommandWrap::with_new(spec.program, |c| {
+        c.args(spec.args)
+            .stdin(if spec.stdin.is_some() {
+                Stdio::piped()
+            } else {
+                Stdio::null()
+            })
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+    });
+    command.wrap(ProcessGroup::leader()).wrap(KillOnDrop);
+    let deadline = Instant::now() + spec.timeout;
+    let mut guard = match command.spawn() {
+        Ok(child) => GroupGuard {
+            child,
+            reaped: false,
+        },
+        Err(e) => return ProcessOutput::new(Exit::SpawnFailed(e.to_string()), Vec::new()),
+    };
+
+    if let (Some(bytes), Some(mut pipe)) = (spec.stdin, guard.child.stdin().take()) {
+        let bytes = bytes.to_vec();
+        tokio::spawn(async move {
+            // A child that exits without reading closes the pipe: not our failure.
+            let _ = pipe.write_all(&bytes).await;
+            let _ = pipe.shutdown().await;
+        });
+    }
+
+    let out = Arc::new(Mutex::new(OutputTail::new(spec.output_limit)));
+    let err = Arc::new(Mutex::new(OutputTail::new(spec.output_limit)));
+    let mut readers = Vec::new();
+    if let Some(pipe) = guard.child.stdout().take() {
+        readers.push(reader(pipe, Arc::clone(&out)));
+    }
+    if let Some(pipe) = guard.child.stderr().take() {
+        readers.push(reader(pipe, Arc::clone(&err)));
+    }
+
+    let exit = match tokio::time::timeout_at(deadline, guard.child.wait()).await {
+        Ok(Ok(status)) => exit_of(status),
+        Ok(Err(e)) => {
+            let _ = guard.child.start_kill();
+            let _ = guard.child.wait().await;
+            Exit::SpawnFailed(format!("waiting for the child failed: {e}"))
+        }
+        Err(_) => {
+            let _ = guard.child.start_kill();
+            let _ = guard.child.wait().await;
+            Exit::TimedOut {
+                after: spec.timeout,
+            }
+        }
+    };
+    guard.reaped = true;
+
+    let grace = Instant::now() + READ_GRACE;
+    for r in readers {
+        if tokio::time::timeout_at(grace, r).await.is_err() {
+            tracing::warn!(
+                "a process outside the group still holds an output pipe; returning what was read"
+            );
+            break;
+        }
+    }
+    let (stdout, stdout_dropped) = lock(&out).take();
+    let (stderr, stderr_dropped) = lock(&err).take();
+    ProcessOutput {
+        exit,
+        stdout,
+        stderr,
+        stdout_dropped,
+        stderr_dropped,
+    }
+}
