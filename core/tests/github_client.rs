@@ -553,6 +553,36 @@ fn a_failed_token_fetch_fails_every_waiting_command() {
     }
 }
 
+#[test]
+fn an_app_not_installed_never_makes_a_removal_look_done() {
+    let mut c = app_client(None);
+    c.handle_command(T0, EffectId(1), remove_runner());
+    let sent = pump(&mut c, T0, |_| Ok(json(404, r#"{"message":"Not Found"}"#)));
+    assert_eq!(sent.len(), 1);
+    assert!(
+        sent[0]
+            .url
+            .ends_with("/repos/octo-org/hello-world/installation")
+    );
+    let rs = results(&mut c);
+    assert_eq!(failure_class(&rs[0].1), Some(FailureClass::Permanent));
+}
+
+#[test]
+fn a_token_fetch_is_retried_on_server_errors() {
+    let mut c = app_client(Some(77));
+    c.handle_command(T0, EffectId(1), get_job());
+    let (rid, _, _) = c.poll_request().unwrap();
+    c.handle_response(T0, rid, Ok(json(503, "")));
+    assert!(c.poll_request().is_none());
+    assert_eq!(c.poll_timeout(), Some(at(1)));
+    c.handle_timeout(at(1));
+    let sent = pump(&mut c, at(1), |r| Ok(github(r)));
+    assert_eq!(sent.len(), 2);
+    assert!(sent[0].url.ends_with("/access_tokens"));
+    assert!(results(&mut c)[0].1.failure().is_none());
+}
+
 // ---------------------------------------------------------------- rate limits
 
 #[test]
@@ -804,6 +834,18 @@ fn a_runner_not_found_counts_as_removed() {
     assert_eq!(
         results(&mut c),
         vec![(EffectId(2), CommandResult::Forge(EffectResult::Done))]
+    );
+}
+
+#[test]
+fn a_runner_listing_not_found_is_no_proof_of_removal() {
+    let mut c = pat_client();
+    c.handle_command(T0, EffectId(1), remove_runner());
+    let sent = pump(&mut c, T0, |_| Ok(json(404, r#"{"message":"Not Found"}"#)));
+    assert_eq!(sent.len(), 1);
+    assert_eq!(
+        failure_class(&results(&mut c)[0].1),
+        Some(FailureClass::Permanent)
     );
 }
 

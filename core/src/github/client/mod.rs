@@ -410,6 +410,7 @@ impl GithubClient {
         result: Result<HttpResponse, TransportError>,
     ) {
         self.advance(now);
+        let now = self.now;
         match self.in_flight.remove(&request) {
             Some(Owner::Op(id)) => self.op_response(now, id, request, &result),
             Some(Owner::Token) => self.token_response(now, request, &result),
@@ -530,8 +531,17 @@ impl GithubClient {
         }
     }
 
-    /// The token could not be had: every command waiting for it fails with the reason.
+    /// The token could not be had: every command waiting for it fails with the reason. A
+    /// missing installation is not the command's "not found" (a runner removal would count
+    /// as done), so classes that mean something about the command's object become
+    /// `Permanent`.
     fn token_failed(&mut self, failure: Failure) {
+        let failure = match failure.class {
+            FailureClass::NotFound | FailureClass::Busy => {
+                Failure::new(FailureClass::Permanent, failure.message)
+            }
+            _ => failure,
+        };
         self.token.abandon();
         let waiting: Vec<EffectId> = self
             .ops

@@ -191,8 +191,8 @@ impl Work {
     }
 
     /// Statuses that mean something particular for this step, decided before the generic
-    /// policy: a runner already gone is removed; a busy runner is `Busy`; a run that already
-    /// finished needs no cancel.
+    /// policy: a runner already gone is removed; a busy runner is `Busy`; a runner listing
+    /// that is not found is no proof of removal; a run that already finished needs no cancel.
     pub(super) fn special_status(&self, request: &HttpRequest, status: u16) -> Option<Flow> {
         match self {
             Work::RemoveRunner { found: Some(_), .. } if request.method == Method::Delete => {
@@ -205,6 +205,13 @@ impl Work {
                     _ => None,
                 }
             }
+            // The listing itself not found means the scope is gone or hidden from us (GitHub
+            // answers 404 for no access): that says nothing about the runner, which may still
+            // run a job, so it must not count as removed.
+            Work::RemoveRunner { found: None, .. } if status == 404 => Some(Flow::Fail(
+                FailureClass::Permanent,
+                "the runners of the scope cannot be listed (missing, or no access)".to_owned(),
+            )),
             Work::Cancel { .. } if status == 409 => Some(forge(EffectResult::Done)),
             _ => None,
         }
