@@ -104,6 +104,12 @@ struct Claims {
 impl App {
     /// Prepares `config`; fails when the public key is not an RSA PEM.
     pub fn new(config: AppConfig) -> Result<Self, String> {
+        // jsonwebtoken panics at verification time when its crate features (unified across the
+        // workspace) leave no single crypto provider; naming ours first rules that out. An
+        // `Err` only means a provider was already chosen.
+        let _already_chosen = jsonwebtoken::crypto::CryptoProvider::install_default(
+            &jsonwebtoken::crypto::aws_lc::DEFAULT_PROVIDER,
+        );
         let key = DecodingKey::from_rsa_pem(config.public_key_pem.as_bytes())
             .map_err(|e| format!("app public key is not an RSA public key in PEM: {e}"))?;
         Ok(Self { config, key })

@@ -253,6 +253,9 @@ pub fn now_s() -> i64 {
 
 /// An app JWT with the test key: `iat` and `exp` relative to now.
 pub fn jwt(iss: Value, iat_off: i64, exp_off: i64) -> String {
+    let _ = jsonwebtoken::crypto::CryptoProvider::install_default(
+        &jsonwebtoken::crypto::aws_lc::DEFAULT_PROVIDER,
+    );
     let key = jsonwebtoken::EncodingKey::from_rsa_pem(PRIVATE_KEY.as_bytes()).expect("test key");
     let claims =
         serde_json::json!({"iat": now_s() + iat_off, "exp": now_s() + exp_off, "iss": iss});
