@@ -908,6 +908,27 @@ fn runner_config_in_both_modes() {
 }
 
 #[test]
+fn a_jit_config_without_labels_is_unsupported_so_the_handler_falls_back_to_a_token() {
+    let mut c = pat_client();
+    c.handle_command(
+        T0,
+        EffectId(1),
+        ForgeCmd::CreateRunnerConfig {
+            job: job(),
+            runner: vm(),
+            mode: RunnerRegistration::Jit,
+            group: None,
+        }
+        .into(),
+    );
+    assert!(c.poll_request().is_none());
+    assert_eq!(
+        failure_class(&results(&mut c)[0].1),
+        Some(FailureClass::Unsupported)
+    );
+}
+
+#[test]
 fn a_named_runner_group_is_looked_up_once() {
     let org = ApiScope::Organization("octo-org".into());
     let mut c = GithubClient::new(ClientConfig {

@@ -94,7 +94,8 @@ impl ClientConfig {
 #[derive(Clone, Debug, PartialEq)]
 pub enum Command {
     /// A handler effect. `labels` are the job's `runs-on` labels, given to a JIT runner so
-    /// GitHub routes the job to it (other commands ignore them).
+    /// GitHub routes the job to it (other commands ignore them). A JIT config asked without
+    /// labels fails as `Unsupported`, so the handler falls back to a registration token.
     Forge {
         /// The effect's command.
         cmd: ForgeCmd,

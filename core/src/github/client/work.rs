@@ -137,6 +137,14 @@ impl Work {
                 page,
                 ..
             } => {
+                if labels.iter().all(|l| l.trim().is_empty()) {
+                    // Without the job's labels GitHub would route some other job (or none)
+                    // to the runner. `Unsupported` makes the handler fall back to a
+                    // registration token, whose runner gets the labels from `StartRunner`.
+                    return Err(unsupported(
+                        "a JIT runner needs the job's runs-on labels (none were given)",
+                    ));
+                }
                 if let GroupRef::Name(name) = group
                     && let Some(id) = groups.get(&name.to_ascii_lowercase())
                 {
