@@ -65,10 +65,10 @@ fn concurrent_starts_never_exceed_the_limit() -> TestResult {
 
 #[test]
 fn pull_fills_the_disk_in_steps() -> TestResult {
-    // 3000 bytes at 3000 B/s in 5 steps = 1 s at scale 1.
+    // 3000 bytes at 1500 B/s in 5 steps = 2 s at scale 1.
     let fake = Fake::with(json!({
         "time_scale": 1.0,
-        "timings": {"pull_bytes_per_sec": 3000.0, "pull_steps": 5, "query_ms": 0.0}
+        "timings": {"pull_bytes_per_sec": 1500.0, "pull_steps": 5, "query_ms": 0.0}
     }))?;
     let child = fake
         .command(&["-j", "registry", "pull", TPL])
@@ -76,7 +76,7 @@ fn pull_fills_the_disk_in_steps() -> TestResult {
         .spawn()?;
     let mut seen = BTreeSet::new();
     let mut available = BTreeSet::new();
-    for _ in 0..100 {
+    for _ in 0..200 {
         let used = fake.stats()?["disk"]["used"].as_u64().ok_or("used")?;
         seen.insert(used);
         let size = fake.ok(&["pull", TPL, "--check-download-size"])?;
@@ -135,7 +135,7 @@ fn concurrent_pulls_of_different_templates_fill_the_disk() -> TestResult {
     let fake = Fake::with(json!({
         "disk_total": 5_000,
         "time_scale": 1.0,
-        "timings": {"pull_bytes_per_sec": 6000.0, "pull_steps": 6},
+        "timings": {"pull_bytes_per_sec": 3000.0, "pull_steps": 6},
         "registry": [
             {"uuid": "a", "tags": {"t": {"size": 3_000}}},
             {"uuid": "b", "tags": {"t": {"size": 3_000}}}
@@ -204,7 +204,7 @@ fn deleting_a_template_frees_only_unshared_bytes() -> TestResult {
 fn overlapping_pulls_of_one_template_corrupt_it() -> TestResult {
     let fake = Fake::with(json!({
         "time_scale": 1.0,
-        "timings": {"pull_bytes_per_sec": 6000.0, "pull_steps": 5, "start_ms": 0.0, "clone_ms": 0.0, "query_ms": 0.0}
+        "timings": {"pull_bytes_per_sec": 3000.0, "pull_steps": 5, "start_ms": 0.0, "clone_ms": 0.0, "query_ms": 0.0}
     }))?;
     let a = fake
         .command(&["-j", "registry", "pull", "--shrink", TPL])

@@ -198,7 +198,8 @@ fn host() -> Result<Fake, Box<dyn std::error::Error>> {
 
 #[test]
 fn jit_runner_takes_a_job_and_completes() -> TestResult {
-    let stub = Stub::start(3, 50)?;
+    // Ten empty polls: the runner lives at least a second, long enough to inspect it.
+    let stub = Stub::start(10, 50)?;
     let fake = host()?;
     let jit = stub.jit();
     assert_eq!(
@@ -211,7 +212,8 @@ fn jit_runner_takes_a_job_and_completes() -> TestResult {
         Some(pid),
         "the runner leads its own process group"
     );
-    if alive(pid) {
+    assert!(alive(pid), "the runner outlives anka run");
+    {
         let cmdline = std::fs::read(format!("/proc/{pid}/cmdline"))?;
         let cmdline = String::from_utf8_lossy(&cmdline);
         assert!(!cmdline.contains(&jit), "JIT config on the runner's argv");
