@@ -1389,3 +1389,44 @@ proptest! {
         prop_assert_eq!(answered.len() as u64, next_id);
     }
 }
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 2000, ..ProptestConfig::default() })]
+
+    #[test]
+    fn parsers_never_panic_on_any_body(
+        status in 100u16..600,
+        body in prop_oneof![
+            prop::collection::vec(any::<u8>(), 0..200),
+            "[ -~]{0,200}".prop_map(String::into_bytes),
+            Just(fixture("runner-paginated.json")),
+            Just(fixture("hook-delivery.json")),
+        ],
+        link in "[ -~]{0,120}",
+        date in "[0-9TZ:.+-]{0,32}",
+    ) {
+        let r = HttpResponse::new(status, body).with_header("link", &link);
+        let _ = runners::parse_runner_token(&r);
+        let _ = runners::parse_jitconfig(&r);
+        let _ = runners::parse_runner_page(&r);
+        let _ = runners::parse_runner(&r);
+        let _ = runners::parse_runner_groups(&r);
+        let _ = runners::parse_delete_runner(&r);
+        let _ = jobs::parse_job(&r);
+        let _ = jobs::parse_cancel(&r);
+        let _ = apps::parse_installation_id(&r);
+        let _ = apps::parse_installation_token(&r);
+        let _ = deliveries::parse_delivery_page(&r);
+        let _ = deliveries::parse_delivery(&r);
+        let _ = deliveries::parse_redeliver(&r);
+        let _ = rest::error_message(&r);
+        let _ = anklet_core::github::link::next_page(Some(&link));
+        let _ = anklet_core::github::rfc3339::parse(&date);
+        let _ = anklet_core::github::ratelimit::classify(
+            T0,
+            &r,
+            anklet_core::github::ratelimit::Attempts { tries: 1, secondary_hits: 3 },
+            &anklet_core::github::ratelimit::Backoff::default(),
+        );
+    }
+}
