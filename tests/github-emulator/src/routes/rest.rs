@@ -9,6 +9,13 @@ use crate::time::now_ms;
 
 /// Answers a REST call, recording what it learned in `ctx`.
 pub fn route(inner: &Inner, req: &Req, ctx: &mut Ctx) -> Resp {
+    if req.header("user-agent").is_none_or(str::is_empty) {
+        // GitHub refuses API calls without a User-Agent.
+        return Resp::error(
+            403,
+            "Request forbidden by administrative rules. Please make sure your request has a User-Agent header",
+        );
+    }
     let segs = req.segments();
     let m = req.method.as_str();
     match (m, segs.as_slice()) {
@@ -31,6 +38,22 @@ pub fn route(inner: &Inner, req: &Req, ctx: &mut Ctx) -> Resp {
                 _ => not_found(),
             }
         }
+        ("GET", ["orgs", o, "actions", "runner-groups"]) => runner_api::groups(
+            inner,
+            req,
+            ctx,
+            Scope::Org {
+                org: (*o).to_owned(),
+            },
+        ),
+        ("GET", ["enterprises", e, "actions", "runner-groups"]) => runner_api::groups(
+            inner,
+            req,
+            ctx,
+            Scope::Enterprise {
+                enterprise: (*e).to_owned(),
+            },
+        ),
         (_, ["orgs", o, rest @ ..]) => match rest {
             ["hooks", ..] => hooks_api::route(inner, req, ctx, Some(o), &rest[1..]),
             ["actions", "runners", ..] => runner_api::route(

@@ -48,6 +48,41 @@ pub fn route(inner: &Inner, req: &Req, ctx: &mut Ctx, scope: Scope, segs: &[&str
     }
 }
 
+/// `GET {org|enterprise}/actions/runner-groups`: the emulator has one group, `Default` (id 1),
+/// the group every JIT runner is put in.
+pub fn groups(inner: &Inner, req: &Req, ctx: &mut Ctx, scope: Scope) -> Resp {
+    if let Err(r) = authenticate_for(inner, req, ctx, owner_of(&scope)) {
+        return r;
+    }
+    let runners_url = format!(
+        "{}/{}/actions/runner-groups/1/runners",
+        inner.base_url,
+        match &scope {
+            Scope::Org { org } => format!("orgs/{org}"),
+            Scope::Enterprise { enterprise } => format!("enterprises/{enterprise}"),
+            Scope::Repo { owner, repo } => format!("repos/{owner}/{repo}"),
+        }
+    );
+    Resp::json(
+        200,
+        &json!({
+            "total_count": 1,
+            "runner_groups": [{
+                "id": 1,
+                "name": "Default",
+                "visibility": "all",
+                "default": true,
+                "runners_url": runners_url,
+                "inherited": false,
+                "allows_public_repositories": true,
+                "restricted_to_workflows": false,
+                "selected_workflows": [],
+                "workflow_restrictions_read_only": false
+            }]
+        }),
+    )
+}
+
 fn token(inner: &Inner, scope: Scope, remove: bool) -> Resp {
     let (token, exp) = inner.state().issue_runner_token(scope, remove, now_ms());
     Resp::json(201, &json!({"token": token, "expires_at": rfc3339(exp)}))
