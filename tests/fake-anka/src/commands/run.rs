@@ -243,13 +243,19 @@ fn plain(ctx: &mut Ctx<'_>, args: &RunArgs, name: &str) -> Result<Reply, AnkaErr
             .map_err(|e| AnkaError::new(Kind::State, format!("run: cannot start: {e}")))?;
         return Ok(Reply::Exit(0));
     }
-    cmd.stdin(Stdio::piped())
+    let input = ctx.stdin.take();
+    let guest_stdin = if input.is_some() {
+        Stdio::piped()
+    } else {
+        Stdio::null()
+    };
+    cmd.stdin(guest_stdin)
         .stdout(Stdio::piped())
         .stderr(Stdio::piped());
     let mut child = cmd
         .spawn()
         .map_err(|e| AnkaError::new(Kind::State, format!("run: cannot start: {e}")))?;
-    if let (Some(mut input), Some(mut to_child)) = (ctx.stdin.take(), child.stdin.take()) {
+    if let (Some(mut input), Some(mut to_child)) = (input, child.stdin.take()) {
         // Not joined: a caller's stdin may stay open after the guest command exits.
         thread::spawn(move || {
             let _ = io::copy(&mut input, &mut to_child);
