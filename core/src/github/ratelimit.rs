@@ -52,11 +52,15 @@ impl RateLimit {
         }
         let floor = now + Duration::from_secs(1);
         Some(match self.reset {
-            Some(reset) => reset.max(floor),
+            Some(reset) => reset.max(floor).min(now + MAX_PAUSE),
             None => now + SECONDARY_MIN_WAIT,
         })
     }
 }
+
+/// The longest pause any header can impose: GitHub's windows are one hour, so a reset or
+/// `retry-after` further out is a broken header (or clock), not a reason to stop for days.
+pub const MAX_PAUSE: Duration = Duration::from_secs(3660);
 
 /// The shortest wait after a secondary limit that names no wait.
 pub const SECONDARY_MIN_WAIT: Duration = Duration::from_secs(60);
@@ -166,7 +170,7 @@ pub fn classify(
         let rl = RateLimit::from_response(response);
         if let Some(wait) = rl.retry_after {
             return Outcome::Paused {
-                until: now + wait.max(Duration::from_secs(1)),
+                until: now + wait.clamp(Duration::from_secs(1), MAX_PAUSE),
                 limit: Limit::SecondaryRetryAfter,
             };
         }
@@ -282,6 +286,20 @@ mod tests {
                 limit: Limit::Primary
             }
         );
+    }
+
+    #[test]
+    fn absurd_headers_pause_at_most_an_hour_and_a_minute() {
+        let far = HttpResponse::new(403, "")
+            .with_header("x-ratelimit-remaining", "0")
+            .with_header("x-ratelimit-reset", "99999999999");
+        let long = HttpResponse::new(429, "").with_header("retry-after", "86400");
+        for r in [far, long] {
+            match classify(NOW, &r, first(), &Backoff::default()) {
+                Outcome::Paused { until, .. } => assert_eq!(until, NOW + MAX_PAUSE),
+                other => panic!("{other:?}"),
+            }
+        }
     }
 
     #[test]
