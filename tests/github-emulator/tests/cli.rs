@@ -12,6 +12,18 @@ use std::time::{Duration, Instant};
 
 const BIN: &str = env!("CARGO_BIN_EXE_github-emulator");
 
+/// Kills the emulator process if a test fails before it exits.
+struct KillOnDrop(std::process::Child);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        if let Ok(None) = self.0.try_wait() {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+}
+
 #[test]
 fn help_explains_and_bad_flags_fail() {
     let out = Command::new(BIN).arg("--help").output().unwrap();
@@ -55,7 +67,7 @@ fn a_separate_process_is_driven_over_the_control_api() {
     std::fs::write(&secret_file, format!("{SECRET}\n")).unwrap();
     let key_file = dir.join("app.pem");
     std::fs::write(&key_file, PUBLIC_KEY).unwrap();
-    let mut child = Command::new(BIN)
+    let child = Command::new(BIN)
         .args([
             "--port",
             "0",
@@ -75,10 +87,17 @@ fn a_separate_process_is_driven_over_the_control_api() {
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    let mut line = String::new();
-    BufReader::new(child.stdout.take().unwrap())
-        .read_line(&mut line)
-        .unwrap();
+    let mut child = KillOnDrop(child);
+    let stdout = child.0.stdout.take().unwrap();
+    let (tx, first) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let mut line = String::new();
+        let _ = BufReader::new(stdout).read_line(&mut line);
+        let _ = tx.send(line);
+    });
+    let line = first
+        .recv_timeout(WAIT)
+        .expect("the emulator printed its URL in time");
     let base = line
         .trim()
         .strip_prefix("github-emulator: listening on ")
@@ -116,18 +135,17 @@ fn a_separate_process_is_driven_over_the_control_api() {
     assert_eq!(bye.status, 202);
     let end = Instant::now() + WAIT;
     let status = loop {
-        if let Some(s) = child.try_wait().unwrap() {
+        if let Some(s) = child.0.try_wait().unwrap() {
             break s;
         }
         if Instant::now() > end {
-            let _ = child.kill();
             panic!("emulator did not exit after shutdown");
         }
         std::thread::sleep(Duration::from_millis(20));
     };
     assert!(status.success());
     let mut err = String::new();
-    std::io::Read::read_to_string(&mut child.stderr.take().unwrap(), &mut err).unwrap();
+    std::io::Read::read_to_string(&mut child.0.stderr.take().unwrap(), &mut err).unwrap();
     assert!(
         err.lines().all(|l| l.starts_with("github-emulator:")),
         "{err}"

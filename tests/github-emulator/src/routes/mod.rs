@@ -17,7 +17,8 @@ use crate::http::{Req, Resp};
 use crate::jit::RUNNER_SERVICE_PATH;
 use crate::rate::RateInfo;
 use crate::time::now_ms;
-use std::time::Instant;
+use std::sync::atomic::Ordering;
+use std::time::{Duration, Instant};
 
 /// What the routing learned about a call, for the log and the headers.
 #[derive(Debug, Default)]
@@ -55,7 +56,15 @@ fn apply_faults(inner: &Inner, req: &Req, ctx: &mut Ctx) -> Option<Resp> {
         .slow(&req.method, &req.path, Instant::now());
     if let Some(d) = delay {
         ctx.fault = Some(format!("slow {} ms", d.as_millis()));
-        std::thread::sleep(d);
+        // In small steps, so a shutdown never waits for a long delay.
+        let end = Instant::now() + d;
+        while !inner.stopping.load(Ordering::SeqCst) {
+            let left = end.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                break;
+            }
+            std::thread::sleep(left.min(Duration::from_millis(50)));
+        }
     }
     let fault = inner
         .state()
