@@ -32,6 +32,8 @@
 //! licence refusals, runners started and killed, crashes) and what is left (VMs, templates,
 //! partial templates, corrupt layers, live runners, disk usage).
 
+#![warn(missing_docs)]
+
 pub mod argv;
 pub mod clock;
 pub mod commands;

@@ -349,3 +349,15 @@ fn log_lines_are_marked_fake() -> TestResult {
     assert!(err.lines().all(|l| l.starts_with("fake-anka:")), "{err}");
     Ok(())
 }
+
+#[test]
+fn config_prints_raw_values() -> TestResult {
+    let fake = Fake::new()?;
+    let out = fake.run(&["-j", "config", "img_lib_dir"])?;
+    assert_eq!(out.status.code(), Some(0));
+    let path = String::from_utf8(out.stdout)?;
+    assert!(std::path::Path::new(path.trim()).is_dir(), "{path}");
+    let all = fake.ok(&["config"])?;
+    assert_eq!(all["max_vms_allowed"], 255);
+    Ok(())
+}

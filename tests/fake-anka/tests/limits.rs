@@ -76,9 +76,14 @@ fn pull_fills_the_disk_in_steps() -> TestResult {
         .spawn()?;
     let mut seen = BTreeSet::new();
     let mut available = BTreeSet::new();
+    let mut hidden_while_pulling = false;
     for _ in 0..200 {
         let used = fake.stats()?["disk"]["used"].as_u64().ok_or("used")?;
         seen.insert(used);
+        if used > 0 && used < 3000 {
+            let (code, _) = fake.j(&["list", TPL])?;
+            hidden_while_pulling |= code == 3;
+        }
         let size = fake.ok(&["pull", TPL, "--check-download-size"])?;
         if let Some(a) = size["available"].as_u64() {
             available.insert(a);
@@ -99,6 +104,11 @@ fn pull_fills_the_disk_in_steps() -> TestResult {
         available.len() >= 3,
         "probes should see free space shrink: {available:?}"
     );
+    assert!(
+        hidden_while_pulling,
+        "a template being pulled for the first time is not listed"
+    );
+    assert_eq!(fake.ok(&["list", TPL])?[0]["status"], "stopped");
     Ok(())
 }
 

@@ -44,8 +44,21 @@ pub fn license(ctx: &Ctx<'_>) -> Result<Reply, AnkaError> {
     Ok(Reply::body(serde_json::to_value(&lic)?))
 }
 
+/// A template whose first download is still running is invisible, as Anka keeps an unfinished
+/// download in hidden files until it checks the template out; once that pull has died or failed,
+/// the partial template shows with status `failed` until deleted.
+fn hidden(s: &State, uuid: &str) -> bool {
+    s.template_partial(uuid)
+        && s.pulls
+            .iter()
+            .any(|p| p.uuid == uuid && procs::alive(p.pid))
+}
+
 /// A `list` row for a template.
 fn template_row(s: &State, uuid: &str) -> Option<Value> {
+    if hidden(s, uuid) {
+        return None;
+    }
     let t = s.templates.get(uuid)?;
     let status = if s.template_partial(uuid) {
         "failed"
@@ -179,7 +192,7 @@ pub fn show(ctx: &Ctx<'_>, id: &str, field: Option<&str>) -> Result<Reply, AnkaE
             v.stop_date.as_deref(),
             v.ip.as_deref(),
         )
-    } else if let Some(uuid) = s.template_uuid(id) {
+    } else if let Some(uuid) = s.template_uuid(id).filter(|u| !hidden(&s, u)) {
         let t = s
             .templates
             .get(&uuid)
@@ -234,9 +247,13 @@ pub fn show(ctx: &Ctx<'_>, id: &str, field: Option<&str>) -> Result<Reply, AnkaE
     }
 }
 
-/// `anka config [key [value]]`: prints the raw value (library dirs point into the fake's home).
+/// `anka config [key [value]]`: prints the raw value (library dirs point into the fake's home and
+/// exist, so a host probe can statfs them).
 pub fn config(ctx: &mut Ctx<'_>, key: Option<&str>) -> Result<Reply, AnkaError> {
     let s = snapshot(ctx)?;
+    for dir in ["vms", "img", "state"] {
+        std::fs::create_dir_all(ctx.home.root.join(dir))?;
+    }
     let root = ctx.home.root.display().to_string();
     let values = json!({
         "vm_lib_dir": format!("{root}/vms"),
