@@ -5,7 +5,7 @@
 //!
 //! # Entry point
 //! [`run`] takes the arguments after the program name and the three standard streams and returns
-//! the exit status. The `anka` binary calls it; a daemon can embed it busybox-style (a symlink
+//! the exit status ([`run_at`] also takes the state directory). The `anka` binary calls it; a daemon can embed it busybox-style (a symlink
 //! named `anka` to the daemon, dispatching on `argv[0]`). Helpers the fake spawns (the emulated
 //! runner, the crash watcher) are its own executable re-run with `argv[0] = "anka"`.
 //!
@@ -54,6 +54,7 @@ pub mod store;
 use std::env;
 use std::ffi::OsString;
 use std::io::{self, Read, Write};
+use std::path::Path;
 
 use crate::argv::Command;
 use crate::context::{Ctx, Reply};
@@ -112,13 +113,26 @@ fn prelude(home: &Home, cmd: &Command) -> Result<(Active, f64), AnkaError> {
     })
 }
 
+/// Opens the state directory: the given one, else `$FAKE_ANKA_HOME`, else `./.fake-anka`.
+fn open_home(dir: Option<&Path>) -> Result<Home, AnkaError> {
+    match dir {
+        Some(d) => Home::open(d.to_path_buf()),
+        None => Home::from_env(),
+    }
+}
+
 /// The fake's internal helper processes.
-fn internal(cmd: &Command, stdin: &mut dyn Read, out: &mut Out<'_>) -> Option<i32> {
+fn internal(
+    dir: Option<&Path>,
+    cmd: &Command,
+    stdin: &mut dyn Read,
+    out: &mut Out<'_>,
+) -> Option<i32> {
     let result = match cmd {
         Command::EmulatedRunner { vm } => {
-            Home::from_env().and_then(|h| runner::emulated::main(&h, vm, stdin).map(|_| ()))
+            open_home(dir).and_then(|h| runner::emulated::main(&h, vm, stdin).map(|_| ()))
         }
-        Command::CrashWatch { vm } => Home::from_env().and_then(|h| crash::watch(&h, vm)),
+        Command::CrashWatch { vm } => open_home(dir).and_then(|h| crash::watch(&h, vm)),
         _ => return None,
     };
     Some(match result {
@@ -131,8 +145,20 @@ fn internal(cmd: &Command, stdin: &mut dyn Read, out: &mut Out<'_>) -> Option<i3
 }
 
 /// Runs one `anka` invocation: `args` are the arguments after the program name. Returns the exit
-/// status. See the crate docs for output and exit statuses.
+/// status. The state directory is `$FAKE_ANKA_HOME` (default `./.fake-anka`). See the crate docs
+/// for output and exit statuses.
 pub fn run(args: Vec<OsString>, io: Io) -> i32 {
+    run_in(None, args, io)
+}
+
+/// Like [`run`], with the state directory given instead of read from `$FAKE_ANKA_HOME`, so an
+/// embedding process (or an in-process test) need not change its environment. Helper processes
+/// it spawns are told the same directory.
+pub fn run_at(home: &Path, args: Vec<OsString>, io: Io) -> i32 {
+    run_in(Some(home), args, io)
+}
+
+fn run_in(dir: Option<&Path>, args: Vec<OsString>, io: Io) -> i32 {
     let Io {
         mut stdin,
         mut stdout,
@@ -152,10 +178,10 @@ pub fn run(args: Vec<OsString>, io: Io) -> i32 {
         let _ = write!(out.stdout(), "{}", argv::USAGE);
         return 0;
     }
-    if let Some(code) = internal(&inv.command, &mut *stdin, &mut out) {
+    if let Some(code) = internal(dir, &inv.command, &mut *stdin, &mut out) {
         return code;
     }
-    let home = match Home::from_env() {
+    let home = match open_home(dir) {
         Ok(h) => h,
         Err(e) => {
             out.error(&e);
