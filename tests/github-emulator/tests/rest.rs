@@ -491,3 +491,36 @@ fn oversized_bodies_get_413() {
     assert_eq!(a.status, 413);
     assert!(emu.runners().is_empty());
 }
+
+#[test]
+fn the_time_scale_shortens_token_lifetimes() {
+    let rx = Receiver::start();
+    let mut cfg = config(&rx);
+    cfg.time_scale = github_emulator::TimeScale::new(0.0001).unwrap();
+    let emu = Emulator::start(cfg).unwrap();
+    let jwt = bearer(&app_jwt());
+    let id = call(
+        "GET",
+        &format!("{}/orgs/acme/installation", emu.base_url()),
+        Some(&jwt),
+        None,
+    )
+    .body["id"]
+        .as_u64()
+        .unwrap();
+    let t = call(
+        "POST",
+        &format!("{}/app/installations/{id}/access_tokens", emu.base_url()),
+        Some(&jwt),
+        None,
+    );
+    let token = t.body["token"].as_str().unwrap().to_owned();
+    let url = format!("{}/orgs/acme/actions/runners", emu.base_url());
+    assert_eq!(call("GET", &url, Some(&bearer(&token)), None).status, 200);
+    std::thread::sleep(Duration::from_millis(500));
+    assert_eq!(
+        call("GET", &url, Some(&bearer(&token)), None).status,
+        401,
+        "1 h scaled to 0.36 s"
+    );
+}

@@ -312,3 +312,51 @@ fn cancelling_a_run_completes_its_jobs_as_cancelled() {
     let none = api(&emu, "POST", "/repos/acme/app/actions/runs/78/cancel", None);
     assert_eq!(none.status, 404);
 }
+
+#[test]
+fn many_runners_at_once_each_take_one_distinct_job() {
+    const N: usize = 12;
+    let rx = Receiver::start();
+    let emu = start(&rx);
+    let jobs: Vec<u64> = (0..N)
+        .map(|_| {
+            emu.create_job(JobSpec::new("acme", "app", &LABELS))
+                .unwrap()
+                .id
+        })
+        .collect();
+    let emu = std::sync::Arc::new(emu);
+    let threads: Vec<_> = (0..N)
+        .map(|i| {
+            let emu = std::sync::Arc::clone(&emu);
+            std::thread::spawn(move || {
+                let (rid, token, _) =
+                    jit_runner(&emu, "acme", "app", &format!("pool-{i}"), &LABELS);
+                let (_, job) = session_and_job(&emu, rid, &token);
+                let done = service(
+                    &emu,
+                    &token,
+                    "POST",
+                    &format!("/jobs/{job}/complete"),
+                    Some(&json!({"conclusion": "success"})),
+                );
+                assert_eq!(done.status, 200);
+                job
+            })
+        })
+        .collect();
+    let mut taken: Vec<u64> = threads.into_iter().map(|t| t.join().unwrap()).collect();
+    taken.sort_unstable();
+    assert_eq!(taken, jobs, "every job ran exactly once");
+    for j in &jobs {
+        rx.wait_job_event(*j, "completed");
+    }
+    let counts = emu.counts();
+    assert_eq!((counts.completed, counts.runners), (N, 0));
+    let in_progress = rx
+        .job_events()
+        .iter()
+        .filter(|(_, a)| a == "in_progress")
+        .count();
+    assert_eq!(in_progress, N);
+}

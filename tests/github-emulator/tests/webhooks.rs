@@ -290,3 +290,25 @@ fn without_a_secret_no_signature_is_sent() {
     let got = rx.wait_job_event(job.id, "queued");
     assert_eq!(got.header("x-hub-signature-256"), None);
 }
+
+#[test]
+fn a_receiver_slower_than_the_timeout_is_a_failed_delivery() {
+    let rx = Receiver::start();
+    let mut cfg = config(&rx);
+    cfg.webhook_timeout = std::time::Duration::from_millis(200);
+    let emu = github_emulator::Emulator::start(cfg).unwrap();
+    rx.wait_until("ping", |g| !g.is_empty());
+    rx.delay(std::time::Duration::from_millis(600));
+    let job = emu
+        .create_job(JobSpec::new("acme", "app", &LABELS))
+        .unwrap();
+    assert!(emu.wait_idle(WAIT));
+    let d = emu
+        .deliveries()
+        .into_iter()
+        .find(|d| d.event == "workflow_job")
+        .unwrap();
+    assert_eq!((d.status_code, d.status.as_str()), (0, "timed out"));
+    assert!(d.duration_s < 0.6);
+    rx.wait_job_event(job.id, "queued");
+}

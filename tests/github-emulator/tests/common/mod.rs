@@ -6,7 +6,7 @@
 use github_emulator::{AppConfig, Emulator, EmulatorConfig, EmulatorHandle};
 use serde_json::Value;
 use std::io::Read;
-use std::sync::atomic::{AtomicU16, Ordering};
+use std::sync::atomic::{AtomicU16, AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
@@ -54,6 +54,7 @@ pub struct Receiver {
     pub url: String,
     got: Arc<(Mutex<Vec<Received>>, Condvar)>,
     status: Arc<AtomicU16>,
+    delay_ms: Arc<AtomicU64>,
     server: Arc<tiny_http::Server>,
     thread: Option<std::thread::JoinHandle<()>>,
 }
@@ -64,7 +65,9 @@ impl Receiver {
         let addr = server.server_addr().to_ip().expect("ip listener");
         let got: Arc<(Mutex<Vec<Received>>, Condvar)> = Arc::default();
         let status = Arc::new(AtomicU16::new(200));
+        let delay_ms = Arc::new(AtomicU64::new(0));
         let (s, g, st) = (Arc::clone(&server), Arc::clone(&got), Arc::clone(&status));
+        let dl = Arc::clone(&delay_ms);
         let thread = std::thread::spawn(move || {
             for mut req in s.incoming_requests() {
                 let mut body = Vec::new();
@@ -75,6 +78,7 @@ impl Receiver {
                     .map(|h| (h.field.as_str().to_string(), h.value.as_str().to_owned()))
                     .collect();
                 let code = st.load(Ordering::SeqCst);
+                std::thread::sleep(Duration::from_millis(dl.load(Ordering::SeqCst)));
                 let _ = req.respond(tiny_http::Response::from_string("ok").with_status_code(code));
                 let (m, c) = &*g;
                 m.lock().expect("lock").push(Received { headers, body });
@@ -85,6 +89,7 @@ impl Receiver {
             url: format!("http://{addr}/webhook"),
             got,
             status,
+            delay_ms,
             server,
             thread: Some(thread),
         }
@@ -93,6 +98,14 @@ impl Receiver {
     /// Answer this status from now on.
     pub fn respond_with(&self, status: u16) {
         self.status.store(status, Ordering::SeqCst);
+    }
+
+    /// Answer this late from now on.
+    pub fn delay(&self, d: Duration) {
+        self.delay_ms.store(
+            u64::try_from(d.as_millis()).unwrap_or(u64::MAX),
+            Ordering::SeqCst,
+        );
     }
 
     pub fn all(&self) -> Vec<Received> {
