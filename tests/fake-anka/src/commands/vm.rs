@@ -51,6 +51,9 @@ pub fn clone(
     template: &str,
     name: &str,
 ) -> Result<Reply, AnkaError> {
+    if name.is_empty() || name == "." || name == ".." || name.contains(['/', '\0']) {
+        return Err(AnkaError::usage(format!("invalid VM name: {name:?}")));
+    }
     let home = ctx.home.clone();
     let (reply, delay) = store::update(&ctx.home, |s| {
         let uuid = s
