@@ -59,7 +59,8 @@ impl GithubExecutor {
     pub fn start(config: ClientConfig, clock: Arc<Clock>) -> Self {
         let (tx, rx) = channel();
         let loop_tx = tx.clone();
-        let thread = std::thread::spawn(move || run(GithubClient::new(config), &clock, &rx, &loop_tx));
+        let thread =
+            std::thread::spawn(move || run(GithubClient::new(config), &clock, &rx, &loop_tx));
         Self {
             tx,
             thread: Some(thread),

@@ -7,6 +7,10 @@
 #[cfg(feature = "daemon")]
 pub mod cli;
 pub mod clock;
+#[cfg(all(feature = "server", feature = "github"))]
+pub mod daemon;
+#[cfg(feature = "demo")]
+pub mod demo;
 #[cfg(feature = "github")]
 pub mod github;
 #[cfg(feature = "host-probe")]

@@ -1,0 +1,205 @@
+//! A handler plugin's thread: the thin loop that runs core's
+//! [`HostHandler`](anklet_core::handler::HostHandler).
+//!
+//! ```text
+//! loop: execute every effect the machine wants (each on its own thread, results back
+//!       through the inbox) → wait for an input or the machine's next deadline → feed it
+//! ```
+//! No lifecycle decision lives here: store effects run on the shared store, VM effects through
+//! the anka driver, GitHub effects through the GitHub executor, notices go to the sink.
+
+use crate::clock::Clock;
+use crate::github::GithubHandle;
+use crate::store::shared::SharedStore;
+use crate::vm::anka::AnkaRunner;
+use anklet_core::github::client::{Command, CommandResult};
+use anklet_core::handler::{
+    Effect, EffectResult, Failure, FailureClass, ForgeCmd, HostHandler, Input, Notice,
+};
+use anklet_core::ids::{EffectId, JobId};
+use anklet_core::queue::{store_op, store_result};
+use anklet_core::vm::AnkaSettings;
+use std::collections::HashMap;
+use std::sync::mpsc::{Receiver, RecvTimeoutError, Sender, channel};
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+/// Called with every notice of the handler, for logs and metrics.
+pub type NoticeSink = Arc<dyn Fn(&Notice) + Send + Sync>;
+
+/// What a handler thread executes its effects with.
+#[derive(Clone)]
+pub struct Executors {
+    /// The job queue.
+    pub store: Arc<dyn SharedStore>,
+    /// GitHub.
+    pub github: GithubHandle,
+    /// The anka driver.
+    pub anka: Arc<AnkaRunner>,
+    /// The plugin's anka settings.
+    pub anka_settings: Arc<AnkaSettings>,
+    /// The clock.
+    pub clock: Arc<Clock>,
+    /// Where notices go.
+    pub notices: NoticeSink,
+}
+
+enum Msg {
+    Input(Input),
+    Result(EffectId, EffectResult),
+}
+
+/// A running handler plugin.
+pub struct HandlerThread {
+    tx: Sender<Msg>,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl HandlerThread {
+    /// Starts the loop of `machine`.
+    pub fn start(name: &str, machine: HostHandler, exec: Executors) -> std::io::Result<Self> {
+        let (tx, rx) = channel();
+        let loop_tx = tx.clone();
+        let thread = std::thread::Builder::new()
+            .name(format!("handler-{name}"))
+            .spawn(move || run(machine, &exec, &rx, &loop_tx))?;
+        Ok(Self {
+            tx,
+            thread: Some(thread),
+        })
+    }
+
+    /// Gives the machine an input (`Stop`, `Drain`, `QueueNotEmpty`, job news).
+    pub fn send(&self, input: Input) {
+        let _ = self.tx.send(Msg::Input(input));
+    }
+
+    /// A sender other threads can use to give inputs.
+    pub fn inputs(&self) -> impl Fn(Input) + Send + Sync + 'static {
+        let tx = Mutex::new(self.tx.clone());
+        move |input| {
+            let _ = tx
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .send(Msg::Input(input));
+        }
+    }
+
+    /// Waits until the machine stopped (after `Stop` or `Drain`).
+    pub fn join(mut self) {
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+
+    /// Whether the loop has ended.
+    pub fn is_finished(&self) -> bool {
+        self.thread.as_ref().is_none_or(JoinHandle::is_finished)
+    }
+}
+
+fn run(mut machine: HostHandler, exec: &Executors, rx: &Receiver<Msg>, tx: &Sender<Msg>) {
+    // Labels of the jobs this host holds, from the claims the store answered: JIT configs are
+    // created with exactly these.
+    let labels: Arc<Mutex<HashMap<JobId, Vec<String>>>> = Arc::default();
+    loop {
+        while let Some(effect) = machine.poll_effect() {
+            dispatch(effect, exec, tx, &labels);
+        }
+        if machine.is_stopped() {
+            return;
+        }
+        let now = exec.clock.now();
+        let wait = machine
+            .poll_timeout()
+            .map_or(Duration::from_secs(3600), |(t, _)| t.saturating_since(now));
+        match rx.recv_timeout(wait) {
+            Ok(Msg::Input(input)) => machine.handle_input(exec.clock.now(), input),
+            Ok(Msg::Result(id, result)) => {
+                machine.handle_input(exec.clock.now(), Input::Result { id, result });
+            }
+            Err(RecvTimeoutError::Timeout) => machine.handle_timeout(exec.clock.now()),
+            Err(RecvTimeoutError::Disconnected) => return,
+        }
+    }
+}
+
+type Labels = Arc<Mutex<HashMap<JobId, Vec<String>>>>;
+
+fn dispatch(effect: Effect, exec: &Executors, tx: &Sender<Msg>, labels: &Labels) {
+    match effect {
+        Effect::Store { id, cmd, .. } => {
+            let (store, clock, tx, labels) = (
+                Arc::clone(&exec.store),
+                Arc::clone(&exec.clock),
+                tx.clone(),
+                Arc::clone(labels),
+            );
+            std::thread::spawn(move || {
+                let result = match store.run(clock.now(), store_op(&cmd)) {
+                    Ok(reply) => store_result(reply).unwrap_or_else(|| {
+                        failed(FailureClass::Permanent, "store answered another operation")
+                    }),
+                    Err(e) => failed(FailureClass::Transient, e),
+                };
+                if let EffectResult::Claimed(Some(job)) = &result {
+                    lock(&labels).insert(job.job.id, job.labels.clone());
+                }
+                let _ = tx.send(Msg::Result(id, result));
+            });
+        }
+        Effect::Vm { id, timeout, cmd } => {
+            let (anka, settings, tx) = (
+                Arc::clone(&exec.anka),
+                Arc::clone(&exec.anka_settings),
+                tx.clone(),
+            );
+            std::thread::spawn(move || {
+                let result = anka.execute(&cmd, &settings, timeout);
+                let _ = tx.send(Msg::Result(id, result));
+            });
+        }
+        Effect::Forge { id, cmd, .. } => {
+            let job_labels = match &cmd {
+                ForgeCmd::CreateRunnerConfig { job, .. } => {
+                    lock(labels).get(&job.id).cloned().unwrap_or_default()
+                }
+                _ => Vec::new(),
+            };
+            let tx = tx.clone();
+            let command = Command::Forge {
+                cmd,
+                labels: job_labels,
+            };
+            exec.github.call(
+                command,
+                Box::new(move |result| {
+                    let result = match result {
+                        CommandResult::Forge(r) => r,
+                        CommandResult::Failed(f) => EffectResult::Failed(f),
+                        other => failed(
+                            FailureClass::Permanent,
+                            format!("GitHub client answered {other:?} to a handler call"),
+                        ),
+                    };
+                    let _ = tx.send(Msg::Result(id, result));
+                }),
+            );
+        }
+        Effect::Notice(n) => {
+            if let Notice::JobEnded { job, .. } = &n {
+                lock(labels).remove(job);
+            }
+            (exec.notices)(&n);
+        }
+    }
+}
+
+fn failed(class: FailureClass, message: impl Into<String>) -> EffectResult {
+    EffectResult::Failed(Failure::new(class, message))
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}

@@ -1,0 +1,430 @@
+//! `anklet-lite`'s daemon mode: the configured plugins as threads around core's machines.
+//!
+//! ```text
+//! config.yml ─▶ store (embedded file, or Redis)
+//!             ├─ github_receiver plugins: HTTP server (Receiver) + recovery thread (Recovery)
+//!             └─ github plugins: one thread per HostHandler, effects on the store, anka, GitHub
+//! signals: 1st SIGINT/SIGTERM = graceful stop, 2nd = exit 1 now; SIGQUIT or the drain file =
+//! finish running jobs, take no more, exit.
+//! ```
+//! Receivers tell the handlers of the same process about new jobs and job news at once;
+//! handlers on other hosts see them through the store.
+
+pub mod handler;
+pub mod logging;
+pub mod recovery;
+pub mod signals;
+
+use crate::clock::Clock;
+use crate::github::GithubExecutor;
+use crate::receiver::ReceiverServer;
+use crate::store::embedded::open_store;
+use crate::store::shared::{Exclusive, Pool, SharedStore};
+use crate::vm::anka::AnkaRunner;
+use anklet_core::config::{Config, Plugin};
+use anklet_core::github::auth::Credentials;
+use anklet_core::github::client::ClientConfig;
+use anklet_core::github::rest::ApiScope;
+use anklet_core::handler::{HandlerSettings, HostHandler, Input, Notice};
+use anklet_core::ids::HostId;
+use anklet_core::queue::QueueSettings;
+use anklet_core::receiver::redeliver::{Recovery, RecoverySettings};
+use anklet_core::receiver::{ReceiverNotice, ReceiverSettings};
+use anklet_core::secret::Secret;
+use anklet_core::vm::AnkaSettings;
+use anyhow::{Context, anyhow};
+use handler::{Executors, HandlerThread};
+use recovery::RecoveryThread;
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::sync::mpsc::RecvTimeoutError;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+/// Where the daemon keeps its small files, `~/.config/anklet` as in Anklet.
+pub fn state_dir(env: &BTreeMap<String, String>) -> PathBuf {
+    let home = env.get("HOME").map_or(".", String::as_str);
+    Path::new(home).join(".config").join("anklet")
+}
+
+/// `~/` expanded against `HOME`.
+pub fn expand_home(path: &str, env: &BTreeMap<String, String>) -> PathBuf {
+    match (path.strip_prefix("~/"), env.get("HOME")) {
+        (Some(rest), Some(home)) => Path::new(home).join(rest),
+        _ => PathBuf::from(path),
+    }
+}
+
+/// What tells the daemon to stop or drain (signals, the drain file, tests).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Control {
+    /// Graceful stop (first SIGINT/SIGTERM).
+    Stop,
+    /// A second stop: exit 1 at once.
+    Abort,
+    /// Finish running jobs, take no more, exit (SIGQUIT, the drain file).
+    Drain,
+}
+
+/// The daemon as `anklet-lite` runs it: logs, the crypto provider, the pid file, signals,
+/// then [`run`] until the plugins are done.
+pub fn main(config: &Config, env: &BTreeMap<String, String>) -> ExitCode {
+    let log_dir = config.log_dir().map(|d| expand_home(d, env));
+    if let Err(e) = logging::init(log_dir.as_deref(), env) {
+        eprintln!("error: {e:#}");
+        return ExitCode::from(1);
+    }
+    // One process-wide rustls provider (aws-lc, as jsonwebtoken uses); an earlier install
+    // (tests) is fine.
+    let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
+    let controls = match signals::controls() {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("error: cannot listen for signals: {e}");
+            return ExitCode::from(1);
+        }
+    };
+    let pid_file = crate::cli::pid_file(env);
+    if let Some(path) = &pid_file {
+        let written = path
+            .parent()
+            .map_or(Ok(()), std::fs::create_dir_all)
+            .and_then(|()| std::fs::write(path, std::process::id().to_string()));
+        if let Err(e) = written {
+            tracing::warn!(path = %path.display(), error = %e, "cannot write the pid file; `-s stop` will not find this daemon");
+        }
+    }
+    let code = run(config, env, controls);
+    if let Some(path) = &pid_file {
+        let _ = std::fs::remove_file(path);
+    }
+    code
+}
+
+/// The daemon's running parts.
+struct Plugins {
+    handlers: Vec<(String, HandlerThread)>,
+    receivers: Vec<(String, ReceiverServer, Option<RecoveryThread>)>,
+    executors: Vec<GithubExecutor>,
+}
+
+/// Runs the daemon until the plugins are done; `controls` delivers stop/drain requests.
+pub fn run(
+    config: &Config,
+    env: &BTreeMap<String, String>,
+    controls: std::sync::mpsc::Receiver<Control>,
+) -> ExitCode {
+    match run_inner(config, env, controls) {
+        Ok(code) => code,
+        Err(e) => {
+            tracing::error!(error = format!("{e:#}"), "daemon failed");
+            eprintln!("error: {e:#}");
+            ExitCode::from(1)
+        }
+    }
+}
+
+fn run_inner(
+    config: &Config,
+    env: &BTreeMap<String, String>,
+    controls: std::sync::mpsc::Receiver<Control>,
+) -> anyhow::Result<ExitCode> {
+    let clock = Arc::new(Clock::new());
+    let store = open_shared_store(config, env)?;
+    let plugins = start_plugins(config, env, &store, &clock)?;
+    let drain_file = state_dir(env).join(".drain");
+    let mut stopping = false;
+    let mut draining = false;
+    loop {
+        if plugins.handlers.iter().all(|(_, h)| h.is_finished()) && (stopping || draining)
+            || (plugins.handlers.is_empty() && stopping)
+        {
+            break;
+        }
+        if !draining && !stopping && drain_file.exists() {
+            tracing::info!(file = %drain_file.display(), "drain file found: finishing running jobs, taking no more");
+            draining = true;
+            plugins
+                .handlers
+                .iter()
+                .for_each(|(_, h)| h.send(Input::Drain));
+        }
+        match controls.recv_timeout(Duration::from_millis(500)) {
+            Ok(Control::Abort) => {
+                tracing::warn!(
+                    "second stop signal: exiting now; VMs of running jobs are left for the next start's sweep"
+                );
+                return Ok(ExitCode::from(1));
+            }
+            Ok(Control::Stop) if !stopping => {
+                tracing::info!(
+                    "stopping: jobs not yet running go back to the queue, their VMs are deleted"
+                );
+                stopping = true;
+                plugins
+                    .handlers
+                    .iter()
+                    .for_each(|(_, h)| h.send(Input::Stop));
+            }
+            Ok(Control::Drain) if !draining && !stopping => {
+                tracing::info!("draining: finishing running jobs, taking no more");
+                draining = true;
+                plugins
+                    .handlers
+                    .iter()
+                    .for_each(|(_, h)| h.send(Input::Drain));
+            }
+            Ok(_) | Err(RecvTimeoutError::Timeout) => {}
+            Err(RecvTimeoutError::Disconnected) => {
+                if !stopping {
+                    stopping = true;
+                    plugins
+                        .handlers
+                        .iter()
+                        .for_each(|(_, h)| h.send(Input::Stop));
+                }
+            }
+        }
+    }
+    let Plugins {
+        handlers,
+        receivers,
+        executors,
+    } = plugins;
+    for (name, h) in handlers {
+        h.join();
+        tracing::info!(plugin = name, "handler stopped");
+    }
+    for (name, server, recovery) in receivers {
+        if let Some(r) = recovery {
+            r.stop();
+        }
+        server.stop();
+        tracing::info!(plugin = name, "receiver stopped");
+    }
+    drop(executors);
+    Ok(ExitCode::SUCCESS)
+}
+
+/// The store every plugin of this process shares: Redis when a database is configured,
+/// else the embedded file at `store_path`.
+fn open_shared_store(
+    config: &Config,
+    env: &BTreeMap<String, String>,
+) -> anyhow::Result<Arc<dyn SharedStore>> {
+    let settings = QueueSettings::default();
+    let db = config.plugins.iter().find_map(|p| {
+        p.database_settings()
+            .map(|db| (db, p.queue_owner().to_owned()))
+    });
+    match db {
+        #[cfg(feature = "redis")]
+        Some((db, queue)) => {
+            use crate::store::redis::{RedisBackend, RedisOptions};
+            use anklet_core::queue::redis_layout::{DEFAULT_PREFIX, RedisLayout};
+            let layout = RedisLayout::new(DEFAULT_PREFIX, &queue)
+                .map_err(|e| anyhow!("queue name {queue:?} cannot be used: {e}"))?;
+            let opts = RedisOptions::new(layout, &settings);
+            tracing::info!(host = db.url, port = db.port, queue, "job store: Redis");
+            Ok(Arc::new(Pool::new(
+                Box::new(move || RedisBackend::new(&db, opts.clone()).map_err(|e| e.to_string())),
+                settings,
+            )))
+        }
+        #[cfg(not(feature = "redis"))]
+        Some(_) => Err(anyhow!(
+            "a database is configured but this build has no Redis support"
+        )),
+        None => {
+            let path = expand_home(config.store_path(), env);
+            tracing::info!(path = %path.display(), "job store: embedded file (one host)");
+            let store = open_store(&path, settings)
+                .with_context(|| format!("cannot open the job store {}", path.display()))?;
+            Ok(Arc::new(Exclusive::new(store)))
+        }
+    }
+}
+
+/// The GitHub client config of a plugin.
+pub fn client_config(plugin: &Plugin) -> anyhow::Result<ClientConfig> {
+    let scope = plugin.scope().ok_or_else(|| {
+        anyhow!(
+            "plugin {}: set `owner` (and `repo`) or `enterprise`",
+            plugin.name
+        )
+    })?;
+    let key = match &plugin.private_key {
+        Some(k) if !k.is_empty() => Some(read_private_key(k)?),
+        _ => None,
+    };
+    let credentials = Credentials::from_config(
+        plugin.token.as_ref(),
+        plugin.app_id,
+        plugin.installation_id,
+        key.as_ref(),
+    )
+    .map_err(|e| anyhow!("plugin {}: {e}", plugin.name))?;
+    let mut c = ClientConfig::new(ApiScope::from(scope), credentials);
+    c.api_base_url = plugin.github_api_url().to_owned();
+    c.runner_group = plugin.runner_group.clone().filter(|g| !g.is_empty());
+    c.request_timeout = plugin.github_timeout();
+    Ok(c)
+}
+
+/// Anklet's rule: `private_key` is a file path, or the PEM text itself if no such file.
+fn read_private_key(value: &Secret) -> anyhow::Result<Secret> {
+    let text = value.expose();
+    if text.contains("-----BEGIN") {
+        return Ok(value.clone());
+    }
+    let path = match (text.strip_prefix("~/"), std::env::var_os("HOME")) {
+        (Some(rest), Some(home)) => Path::new(&home).join(rest),
+        _ => PathBuf::from(text),
+    };
+    let pem = std::fs::read_to_string(&path).with_context(|| {
+        format!(
+            "cannot read the GitHub App private key file {}",
+            path.display()
+        )
+    })?;
+    Ok(Secret::new(pem))
+}
+
+fn start_plugins(
+    config: &Config,
+    env: &BTreeMap<String, String>,
+    store: &Arc<dyn SharedStore>,
+    clock: &Arc<Clock>,
+) -> anyhow::Result<Plugins> {
+    let mut plugins = Plugins {
+        handlers: Vec::new(),
+        receivers: Vec::new(),
+        executors: Vec::new(),
+    };
+    let plugins_path = expand_home(config.plugins_path(), env);
+    for plugin in config.plugins.iter().filter(|p| p.is_handler()) {
+        let executor = GithubExecutor::start(client_config(plugin)?, Arc::clone(clock));
+        let name = plugin.name.clone();
+        let notice_name = name.clone();
+        let exec = Executors {
+            store: Arc::clone(store),
+            github: executor.handle(),
+            anka: Arc::new(AnkaRunner::new(plugin.anka_path())),
+            anka_settings: Arc::new(AnkaSettings::from_plugin(
+                plugin,
+                &plugins_path.to_string_lossy(),
+            )),
+            clock: Arc::clone(clock),
+            notices: Arc::new(move |n: &Notice| log_handler_notice(&notice_name, n)),
+        };
+        let machine = HostHandler::new(
+            HostId(name.clone()),
+            HandlerSettings::from_plugin(plugin),
+            clock.now(),
+        );
+        let thread = HandlerThread::start(&name, machine, exec)
+            .with_context(|| format!("cannot start handler {name}"))?;
+        tracing::info!(plugin = name, "handler started");
+        plugins.executors.push(executor);
+        plugins.handlers.push((name, thread));
+    }
+    let wake: Vec<_> = plugins.handlers.iter().map(|(_, h)| h.inputs()).collect();
+    let wake = Arc::new(Mutex::new(wake));
+    for plugin in config.plugins.iter().filter(|p| p.is_receiver()) {
+        let (server, recovery, executor) = start_receiver(plugin, store, clock, &wake)?;
+        plugins
+            .receivers
+            .push((plugin.name.clone(), server, recovery));
+        plugins.executors.extend(executor);
+    }
+    Ok(plugins)
+}
+
+fn start_receiver(
+    plugin: &Plugin,
+    store: &Arc<dyn SharedStore>,
+    clock: &Arc<Clock>,
+    wake: &Arc<Mutex<Vec<impl Fn(Input) + Send + Sync + 'static>>>,
+) -> anyhow::Result<(
+    ReceiverServer,
+    Option<RecoveryThread>,
+    Option<GithubExecutor>,
+)> {
+    let name = plugin.name.clone();
+    let secret = plugin
+        .secret
+        .clone()
+        .ok_or_else(|| anyhow!("receiver {name}: `secret` is not set"))?;
+    let port = plugin
+        .port_number()
+        .ok_or_else(|| anyhow!("receiver {name}: `port` is not set"))?;
+    let (log_name, wake) = (name.clone(), Arc::clone(wake));
+    let notices = Arc::new(move |n: &ReceiverNotice| {
+        crate::receiver::log_notice(&log_name, n);
+        let input = match n {
+            ReceiverNotice::Enqueued { .. } => Input::QueueNotEmpty,
+            ReceiverNotice::JobNews { job, status } => Input::JobStatus {
+                job: *job,
+                status: status.clone(),
+            },
+            _ => return,
+        };
+        for w in wake.lock().unwrap_or_else(|p| p.into_inner()).iter() {
+            w(input.clone());
+        }
+    });
+    let server = ReceiverServer::start(
+        &format!("0.0.0.0:{port}"),
+        ReceiverSettings::new(secret),
+        Arc::clone(store),
+        Arc::clone(clock),
+        8,
+        notices,
+    )
+    .with_context(|| format!("receiver {name}"))?;
+    tracing::info!(
+        plugin = name,
+        port,
+        "receiver listening on /jobs/v1/receiver"
+    );
+    let client = match client_config(plugin) {
+        Ok(c) => c,
+        Err(e) => {
+            tracing::warn!(
+                plugin = name,
+                error = format!("{e:#}"),
+                "no GitHub access: missed webhooks are not recovered"
+            );
+            return Ok((server, None, None));
+        }
+    };
+    let executor = GithubExecutor::start(client, Arc::clone(clock));
+    let settings = RecoverySettings {
+        hook_id: plugin
+            .hook_id
+            .filter(|id| *id != 0 && !plugin.skip_redeliver()),
+        window: plugin.redeliver_window(),
+        ..RecoverySettings::default()
+    };
+    let log_name = name.clone();
+    let recovery = RecoveryThread::start(
+        Recovery::new(settings, clock.now()),
+        executor.handle(),
+        Arc::clone(store),
+        Arc::clone(clock),
+        Arc::new(move |n| recovery::log_notice(&log_name, n)),
+    );
+    Ok((server, Some(recovery), Some(executor)))
+}
+
+/// Logs a handler notice.
+pub fn log_handler_notice(plugin: &str, n: &Notice) {
+    match n {
+        Notice::StepFailed { .. } | Notice::RunnerLeftBehind { .. } => {
+            tracing::warn!(plugin, "{n}")
+        }
+        Notice::Phase { .. } | Notice::IgnoredResult { .. } => tracing::debug!(plugin, "{n}"),
+        _ => tracing::info!(plugin, "{n}"),
+    }
+}

@@ -1,0 +1,164 @@
+//! A receiver's recovery thread: the thin loop around core's
+//! [`Recovery`](anklet_core::receiver::redeliver::Recovery) (redelivery of failed webhook
+//! deliveries, reconciliation of queued jobs with GitHub's jobs API).
+
+use crate::clock::Clock;
+use crate::github::GithubHandle;
+use crate::store::shared::SharedStore;
+use anklet_core::github::client::{Command, CommandResult};
+use anklet_core::handler::{EffectResult, Failure, FailureClass, ForgeCmd};
+use anklet_core::ids::EffectId;
+use anklet_core::receiver::redeliver::{
+    Recovery, RecoveryAnswer, RecoveryCall, RecoveryEffect, RecoveryNotice,
+};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc::{RecvTimeoutError, Sender, channel};
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+/// Called with every notice, for logs and metrics.
+pub type NoticeSink = Arc<dyn Fn(&RecoveryNotice) + Send + Sync>;
+
+/// A running recovery loop.
+pub struct RecoveryThread {
+    stop: Arc<AtomicBool>,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl RecoveryThread {
+    /// Runs `machine` until [`RecoveryThread::stop`].
+    pub fn start(
+        machine: Recovery,
+        github: GithubHandle,
+        store: Arc<dyn SharedStore>,
+        clock: Arc<Clock>,
+        notices: NoticeSink,
+    ) -> Self {
+        let stop = Arc::new(AtomicBool::new(false));
+        let flag = Arc::clone(&stop);
+        let thread = std::thread::spawn(move || {
+            run(machine, &github, store.as_ref(), &clock, &notices, &flag);
+        });
+        Self {
+            stop,
+            thread: Some(thread),
+        }
+    }
+
+    /// Ends the loop (within a second) and waits for it.
+    pub fn stop(mut self) {
+        self.stop.store(true, Ordering::SeqCst);
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+fn run(
+    mut m: Recovery,
+    github: &GithubHandle,
+    store: &dyn SharedStore,
+    clock: &Clock,
+    notices: &NoticeSink,
+    stop: &AtomicBool,
+) {
+    let (tx, rx) = channel::<(EffectId, RecoveryAnswer)>();
+    while !stop.load(Ordering::SeqCst) {
+        while let Some(effect) = m.poll_effect() {
+            match effect {
+                RecoveryEffect::Github { id, call, .. } => call_github(github, id, call, &tx),
+                RecoveryEffect::Store { id, op, .. } => {
+                    let result = store.run(clock.now(), op);
+                    m.handle_store_result(clock.now(), id, result);
+                }
+                RecoveryEffect::Notice(n) => notices(&n),
+            }
+        }
+        let now = clock.now();
+        let wait = m
+            .poll_timeout()
+            .map_or(Duration::from_secs(1), |t| t.saturating_since(now))
+            .min(Duration::from_secs(1));
+        match rx.recv_timeout(wait) {
+            Ok((id, answer)) => m.handle_github_result(clock.now(), id, answer),
+            Err(RecvTimeoutError::Timeout) => m.handle_timeout(clock.now()),
+            Err(RecvTimeoutError::Disconnected) => return,
+        }
+    }
+}
+
+fn call_github(
+    github: &GithubHandle,
+    id: EffectId,
+    call: RecoveryCall,
+    tx: &Sender<(EffectId, RecoveryAnswer)>,
+) {
+    let command = match call {
+        RecoveryCall::ListDeliveries { hook_id, since } => Command::ListDeliveries {
+            hook_id,
+            since,
+            only_undelivered: false,
+        },
+        RecoveryCall::Redeliver {
+            hook_id,
+            delivery_id,
+        } => Command::Redeliver {
+            hook_id,
+            delivery_id,
+        },
+        RecoveryCall::GetJob(job) => ForgeCmd::GetJob { job }.into(),
+    };
+    let tx = tx.clone();
+    github.call(
+        command,
+        Box::new(move |result| {
+            let answer = match result {
+                CommandResult::Deliveries(list) => RecoveryAnswer::Deliveries(list),
+                CommandResult::Redelivered => RecoveryAnswer::Redelivered,
+                CommandResult::Forge(EffectResult::JobStatus(s)) => RecoveryAnswer::Job(s),
+                CommandResult::Forge(EffectResult::Failed(f)) | CommandResult::Failed(f) => {
+                    RecoveryAnswer::Failed(f)
+                }
+                other => RecoveryAnswer::Failed(Failure::new(
+                    FailureClass::Permanent,
+                    format!("unexpected answer {other:?}"),
+                )),
+            };
+            let _ = tx.send((id, answer));
+        }),
+    );
+}
+
+/// Logs a recovery notice.
+pub fn log_notice(plugin: &str, n: &RecoveryNotice) {
+    match n {
+        RecoveryNotice::Redelivering { guid, action } => {
+            tracing::info!(plugin, delivery = guid, action = ?action, "asking GitHub to redeliver a failed webhook")
+        }
+        RecoveryNotice::HookNotFound { hook_id } => tracing::error!(
+            plugin,
+            hook_id,
+            "hook_id {hook_id} was not found in this plugin's scope (or the credentials cannot read its deliveries): missed webhooks are not redelivered; set `hook_id` to the webhook's id (repository or organisation settings → Webhooks); the receiver keeps serving"
+        ),
+        RecoveryNotice::StepFailed { step, detail } => {
+            tracing::warn!(
+                plugin,
+                step,
+                detail,
+                "recovery step failed; retried next cycle"
+            )
+        }
+        RecoveryNotice::Reconciled { job, conclusion } => tracing::info!(
+            plugin,
+            job = job.0,
+            conclusion = ?conclusion,
+            "queued job already finished in GitHub; removed from the queue"
+        ),
+        RecoveryNotice::CycleDone {
+            redelivered,
+            checked,
+            removed,
+        } => tracing::info!(plugin, redelivered, checked, removed, "recovery cycle done"),
+    }
+}
