@@ -25,9 +25,14 @@ const REPO: &str = "demo-app";
 const TEMPLATE: &str = "c0ffee00-demo-macos-15";
 const TOKEN: &str = "ghp_demo_token_for_the_emulator_only";
 
-/// Runs the demo; `bin` names the executable in messages.
-pub fn run(bin: &str, args: &DemoArgs) -> ExitCode {
-    match demo(bin, args) {
+/// Runs a daemon until a [`Control`] says stop; each binary passes its own (the blocking one
+/// here, the tokio one in `anklet`), so the demo exercises the daemon of the binary it is in.
+pub type DaemonRunner =
+    fn(&config::Config, &BTreeMap<String, String>, std::sync::mpsc::Receiver<Control>) -> ExitCode;
+
+/// Runs the demo with this binary's daemon; `bin` names the executable in messages.
+pub fn run(bin: &str, args: &DemoArgs, daemon_runner: DaemonRunner) -> ExitCode {
+    match demo(bin, args, daemon_runner) {
         Ok(true) => ExitCode::SUCCESS,
         Ok(false) => ExitCode::from(1),
         Err(e) => {
@@ -37,7 +42,7 @@ pub fn run(bin: &str, args: &DemoArgs) -> ExitCode {
     }
 }
 
-fn demo(bin: &str, args: &DemoArgs) -> anyhow::Result<bool> {
+fn demo(bin: &str, args: &DemoArgs, daemon_runner: DaemonRunner) -> anyhow::Result<bool> {
     let temp = tempfile::Builder::new().prefix("anklet-demo-").tempdir()?;
     let dir = match &args.keep {
         Some(d) => {
@@ -75,7 +80,7 @@ fn demo(bin: &str, args: &DemoArgs) -> anyhow::Result<bool> {
     let (controls, control_rx) = channel();
     let daemon_config = loaded.config.clone();
     let daemon_env = env.clone();
-    let daemon = std::thread::spawn(move || daemon::run(&daemon_config, &daemon_env, control_rx));
+    let daemon = std::thread::spawn(move || daemon_runner(&daemon_config, &daemon_env, control_rx));
     wait_healthy(port)?;
 
     let started = Instant::now();

@@ -14,6 +14,6 @@ fn main() -> ExitCode {
         "anklet-lite",
         "Runs GitHub Actions jobs in single-use macOS Anka VMs (blocking, std-threads runtime).",
         &anklet_lite::daemon::main,
-        &|bin, args| anklet_lite::demo::run(bin, args),
+        &|bin, args| anklet_lite::demo::run(bin, args, anklet_lite::daemon::run),
     )
 }
