@@ -3,7 +3,7 @@
 //! `state.json` exists yet, from `$FAKE_ANKA_SEED` if set, else `$FAKE_ANKA_HOME/seed.json`.
 //!
 //! ```json
-//! {"disk_total": 100000000000, "time_scale": 0.001, "max_running": 2,
+//! {"disk_total": 100000000000, "time_scale": 0.001, "max_running": 2, "overlapping_pulls": "corrupt",
 //!  "timings": {"start_ms": 20000, "pull_bytes_per_sec": 60000000, "pull_steps": 5},
 //!  "registry": [{"uuid": "c0847bc9-...", "name": "macos-15", "latest": "v2",
 //!                "tags": {"v1": {"size": 50000000000}, "v2": {"size": 60000000000, "cpu_cores": 6}}}],
@@ -21,8 +21,8 @@ use crate::clock;
 use crate::error::AnkaError;
 use crate::home::Home;
 use crate::state::{
-    Layer, LicenseInfo, LocalTemplate, RegistryTemplate, State, TagInfo, Timings, VersionInfo,
-    layer_key,
+    Layer, LicenseInfo, LocalTemplate, OverlapMode, RegistryTemplate, State, TagInfo, Timings,
+    VersionInfo, layer_key,
 };
 
 /// The environment variable naming a seed file (overrides `$FAKE_ANKA_HOME/seed.json`).
@@ -38,6 +38,8 @@ pub struct Seed {
     pub time_scale: Option<f64>,
     /// Running-VM limit (2 unless a test wants otherwise).
     pub max_running: Option<usize>,
+    /// `corrupt` (default) or `fail`.
+    pub overlapping_pulls: Option<OverlapMode>,
     /// Fake durations.
     pub timings: Option<Timings>,
     /// `version` answer.
@@ -105,6 +107,9 @@ pub fn build(seed: Seed) -> Result<State, AnkaError> {
     }
     if let Some(v) = seed.max_running {
         state.max_running = v;
+    }
+    if let Some(v) = seed.overlapping_pulls {
+        state.overlapping_pulls = v;
     }
     if let Some(v) = seed.timings {
         state.timings = v;

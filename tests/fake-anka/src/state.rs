@@ -26,6 +26,9 @@ pub struct State {
     pub time_scale: f64,
     /// How many VMs may run at once (Apple's limit, 2).
     pub max_running: usize,
+    /// What a pull that overlaps another pull of the same template does: `corrupt` (Anka's silent
+    /// corruption, the default) or `fail` (refused at once).
+    pub overlapping_pulls: OverlapMode,
     /// The registry's templates, by uuid.
     pub registry: BTreeMap<String, RegistryTemplate>,
     /// Templates present locally, by uuid.
@@ -53,6 +56,7 @@ impl Default for State {
             timings: Timings::default(),
             time_scale: 1.0,
             max_running: 2,
+            overlapping_pulls: OverlapMode::Corrupt,
             registry: BTreeMap::new(),
             templates: BTreeMap::new(),
             layers: BTreeMap::new(),
@@ -63,6 +67,17 @@ impl Default for State {
             next_id: 1,
         }
     }
+}
+
+/// What overlapping pulls of one template do.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum OverlapMode {
+    /// Both pulls "succeed" and the layer is corrupt (VMs cloned from it fail to start).
+    #[default]
+    Corrupt,
+    /// The later pull fails at once.
+    Fail,
 }
 
 /// `anka -j version` body: `{product, version, build}`.

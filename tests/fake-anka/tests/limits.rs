@@ -266,3 +266,36 @@ fn overlapping_pulls_of_one_template_corrupt_it() -> TestResult {
     fake.ok(&["start", "vm"])?;
     Ok(())
 }
+
+#[test]
+fn overlapping_pull_can_be_made_to_fail_fast() -> TestResult {
+    let fake = Fake::with(json!({
+        "time_scale": 1.0,
+        "overlapping_pulls": "fail",
+        "timings": {"pull_bytes_per_sec": 3000.0, "pull_steps": 5, "query_ms": 0.0}
+    }))?;
+    let a = fake
+        .command(&["-j", "registry", "pull", TPL])
+        .stdout(std::process::Stdio::piped())
+        .spawn()?;
+    if !common::wait_for(Duration::from_secs(5), || {
+        fake.state()
+            .is_ok_and(|s| s["pulls"].as_array().is_some_and(|p| !p.is_empty()))
+    }) {
+        reap(a);
+        return Err("the first pull never registered".into());
+    }
+    let (code, env) = fake.j(&["registry", "pull", TPL])?;
+    assert_eq!(code, 1);
+    assert!(
+        env["message"]
+            .as_str()
+            .unwrap_or("")
+            .contains("already in progress")
+    );
+    assert_eq!(envelope(&a.wait_with_output()?)?["status"], "OK");
+    let stats = fake.stats()?;
+    assert_eq!(stats["counters"]["overlapping_pulls"], 1);
+    assert_eq!(stats["corrupt_layers"], json!([]));
+    Ok(())
+}

@@ -10,7 +10,8 @@
 //!   same tag resumes it.
 //! - A pull that starts while another live pull of the same template runs marks both as
 //!   overlapped: both "succeed", but the layer is corrupt and VMs cloned from it fail to start
-//!   (Anka's silent corruption, anka-cli.md §3). Overlaps are counted for `__stats`.
+//!   (Anka's silent corruption, anka-cli.md §3). With the seed's `"overlapping_pulls": "fail"`
+//!   the later pull fails at once instead. Overlaps are counted for `__stats`.
 //! - `--shrink` frees the template's other tags (unless clones still share them).
 
 use std::collections::BTreeSet;
@@ -22,7 +23,7 @@ use crate::commands::registry;
 use crate::context::{Ctx, Reply};
 use crate::error::{AnkaError, Kind};
 use crate::procs;
-use crate::state::{Layer, LocalTemplate, PullRecord, State, layer_key};
+use crate::state::{Layer, LocalTemplate, OverlapMode, PullRecord, State, layer_key};
 use crate::store;
 
 /// What phase one decided.
@@ -65,13 +66,18 @@ fn begin(s: &mut State, id: &str, tag: Option<&str>, shrink: bool) -> Result<Beg
     }
     s.pulls.retain(|p| procs::alive(p.pid));
     let me = std::process::id();
-    let mut overlapped = false;
-    for p in s.pulls.iter_mut().filter(|p| p.uuid == uuid) {
-        p.overlapped = true;
-        overlapped = true;
-    }
+    let overlapped = s.pulls.iter().any(|p| p.uuid == uuid);
     if overlapped {
         s.stats.overlapping_pulls = s.stats.overlapping_pulls.saturating_add(1);
+        if s.overlapping_pulls == OverlapMode::Fail {
+            return Err(AnkaError::new(
+                Kind::State,
+                format!("{id}: a pull of this template is already in progress"),
+            ));
+        }
+        for p in s.pulls.iter_mut().filter(|p| p.uuid == uuid) {
+            p.overlapped = true;
+        }
     }
     let pull_id = s.fresh_id();
     s.pulls.push(PullRecord {
