@@ -73,16 +73,16 @@ fn handle(inner: &Inner, mut request: tiny_http::Request) {
             out.add_header(h);
         }
     }
-    let status = resp.status;
-    let _ = request.respond(out);
+    // Logged before answering, so a client that got its answer finds the call in the log.
     inner.state().calls.push(Call {
         seq: 0,
         at_ms: now_ms(),
         method,
         path: req.path,
-        status,
+        status: resp.status,
         duration_ms: u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX),
         principal: ctx.principal,
         fault: ctx.fault,
     });
+    let _ = request.respond(out);
 }

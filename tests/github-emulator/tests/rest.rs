@@ -106,7 +106,7 @@ fn credentials_are_checked_and_never_logged() {
 fn installation_tokens_expire_to_401_and_refresh_works() {
     let rx = Receiver::start();
     let mut cfg = config(&rx);
-    cfg.installation_token_ttl = Duration::from_millis(400);
+    cfg.installation_token_ttl = Duration::from_secs(2);
     let emu = Emulator::start(cfg).unwrap();
     let jwt = bearer(&app_jwt());
     let inst = call(
@@ -155,7 +155,7 @@ fn installation_tokens_expire_to_401_and_refresh_works() {
     );
     assert_eq!(elsewhere.status, 403);
 
-    std::thread::sleep(Duration::from_millis(600));
+    std::thread::sleep(Duration::from_millis(2200));
     let expired = call("GET", &runners, Some(&bearer(&token)), None);
     assert_eq!(
         (expired.status, expired.body["message"].as_str()),
@@ -496,7 +496,7 @@ fn oversized_bodies_get_413() {
 fn the_time_scale_shortens_token_lifetimes() {
     let rx = Receiver::start();
     let mut cfg = config(&rx);
-    cfg.time_scale = github_emulator::TimeScale::new(0.0001).unwrap();
+    cfg.time_scale = github_emulator::TimeScale::new(0.0005).unwrap();
     let emu = Emulator::start(cfg).unwrap();
     let jwt = bearer(&app_jwt());
     let id = call(
@@ -517,10 +517,10 @@ fn the_time_scale_shortens_token_lifetimes() {
     let token = t.body["token"].as_str().unwrap().to_owned();
     let url = format!("{}/orgs/acme/actions/runners", emu.base_url());
     assert_eq!(call("GET", &url, Some(&bearer(&token)), None).status, 200);
-    std::thread::sleep(Duration::from_millis(500));
+    std::thread::sleep(Duration::from_millis(2000));
     assert_eq!(
         call("GET", &url, Some(&bearer(&token)), None).status,
         401,
-        "1 h scaled to 0.36 s"
+        "1 h scaled to 1.8 s"
     );
 }

@@ -192,7 +192,7 @@ fn labels_scope_and_reservations_decide_assignment() {
 fn vanished_runner_fails_its_job_after_the_delay() {
     let rx = Receiver::start();
     let mut cfg = config(&rx);
-    cfg.vanished_job_failure_delay = Duration::from_millis(300);
+    cfg.vanished_job_failure_delay = Duration::from_secs(2);
     let emu = github_emulator::Emulator::start(cfg).unwrap();
     let job = emu
         .create_job(JobSpec::new("acme", "app", &LABELS))

@@ -309,6 +309,5 @@ fn a_receiver_slower_than_the_timeout_is_a_failed_delivery() {
         .find(|d| d.event == "workflow_job")
         .unwrap();
     assert_eq!((d.status_code, d.status.as_str()), (0, "timed out"));
-    assert!(d.duration_s < 0.6);
     rx.wait_job_event(job.id, "queued");
 }

@@ -79,10 +79,11 @@ impl Receiver {
                     .collect();
                 let code = st.load(Ordering::SeqCst);
                 std::thread::sleep(Duration::from_millis(dl.load(Ordering::SeqCst)));
-                let _ = req.respond(tiny_http::Response::from_string("ok").with_status_code(code));
+                // Recorded before answering: once the emulator is idle, everything is here.
                 let (m, c) = &*g;
                 m.lock().expect("lock").push(Received { headers, body });
                 c.notify_all();
+                let _ = req.respond(tiny_http::Response::from_string("ok").with_status_code(code));
             }
         });
         Receiver {
