@@ -108,6 +108,14 @@ pub enum AnkaError {
         /// Why it was refused.
         why: &'static str,
     },
+    /// The host's Anka cannot serve jobs (an invalid or run/develop licence).
+    #[error("refused {what}: {detail}")]
+    Refused {
+        /// What was refused.
+        what: &'static str,
+        /// Why.
+        detail: String,
+    },
     /// The runtime could not measure the template volume.
     #[error("could not measure the template volume: {message}")]
     DiskProbe {
@@ -121,9 +129,9 @@ impl AnkaError {
     pub fn class(&self) -> FailureClass {
         match self {
             AnkaError::NotFound { .. } => FailureClass::NotFound,
-            AnkaError::AlreadyExists { .. } | AnkaError::InvalidOperand { .. } => {
-                FailureClass::Permanent
-            }
+            AnkaError::AlreadyExists { .. }
+            | AnkaError::InvalidOperand { .. }
+            | AnkaError::Refused { .. } => FailureClass::Permanent,
             AnkaError::DiskFull { .. } => FailureClass::DiskFull,
             AnkaError::TimedOut { .. } => FailureClass::TimedOut,
             AnkaError::LicenceLimit { .. }

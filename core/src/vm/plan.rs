@@ -29,9 +29,9 @@ use super::error::AnkaError;
 use super::operand;
 use super::output::{Envelope, interpret, interpret_run};
 use super::process::{Invocation, ProcessOutput, Program};
-use super::rfc3339;
 use super::shell;
 use crate::config::Plugin;
+use crate::github::rfc3339;
 use crate::handler::{DiskSpace, EffectResult, RunnerCredentials, TemplateInfo, VmCmd, VmState};
 use crate::ids::{TemplateId, VmName};
 use crate::secret::Secret;
@@ -603,7 +603,7 @@ fn template_info(entry: &ListEntry, show: &Envelope) -> Result<TemplateInfo, Ank
         size_bytes: field_bytes(body, "image_size").unwrap_or(0),
         last_used: date
             .as_deref()
-            .and_then(rfc3339::parse)
+            .and_then(|d| rfc3339::parse(d).ok())
             .unwrap_or(Timestamp::from_millis(0)),
     })
 }
