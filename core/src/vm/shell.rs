@@ -23,6 +23,20 @@ pub fn quote(value: &str) -> String {
     out
 }
 
+/// Like [`quote`], but leaves a word bare when it holds only characters no shell interprets
+/// (letters, digits and `@%+=:,./_-`, not empty): the same words, easier to read in logs.
+pub fn quote_for_display(value: &str) -> String {
+    let plain = !value.is_empty()
+        && value
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"@%+=:,./_-".contains(&b));
+    if plain {
+        value.to_owned()
+    } else {
+        quote(value)
+    }
+}
+
 /// Joins `words` into one command line, each word quoted with [`quote`].
 pub fn join<S: AsRef<str>>(words: &[S]) -> String {
     words
@@ -53,6 +67,15 @@ mod tests {
     fn shell_metacharacters_stay_inside_the_quotes() {
         let q = quote("a;reboot $(id) `x` \"y\" \\ *");
         assert_eq!(q, "'a;reboot $(id) `x` \"y\" \\ *'");
+    }
+
+    #[test]
+    fn display_quoting_leaves_only_plain_words_bare() {
+        assert_eq!(quote_for_display("-j"), "-j");
+        assert_eq!(quote_for_display("anklet-vm-1:"), "anklet-vm-1:");
+        assert_eq!(quote_for_display("a b"), "'a b'");
+        assert_eq!(quote_for_display(""), "''");
+        assert_eq!(quote_for_display("$HOME"), "'$HOME'");
     }
 
     #[test]
