@@ -17,7 +17,7 @@ use anklet_core::ids::{EffectId, HostId, JobId, TemplateId, VmName};
 use anklet_core::queue::{MemoryQueue, NewJob, Place, QueueSettings};
 use anklet_core::secret::Secret;
 use anklet_core::time::Timestamp;
-use std::collections::{BTreeSet, BinaryHeap, VecDeque};
+use std::collections::{BTreeSet, BinaryHeap, HashMap, VecDeque};
 use std::time::Duration;
 
 const GIB: u64 = 1 << 30;
@@ -107,8 +107,9 @@ enum Event {
 struct Scheduled {
     at: Timestamp,
     seq: u64,
-    /// Boxed: the heap moves entries on every push and pop, and results are large.
-    event: Box<Event>,
+    /// Where the event waits in [`World::slots`]: the heap moves entries on every push and pop
+    /// and results are large, so it holds only the key and the slot.
+    slot: u32,
 }
 
 impl PartialEq for Scheduled {
@@ -161,12 +162,19 @@ pub struct World {
     now: Timestamp,
     seq: u64,
     events: BinaryHeap<Scheduled>,
+    /// The events the heap points at; a fired event's slot is reused, so a run allocates no
+    /// memory per event.
+    slots: Vec<Option<Event>>,
+    /// Free slots.
+    free: Vec<u32>,
     /// VMs the sweep is deleting (after a crash, a running job on them has no owner left).
     swept: BTreeSet<VmName>,
     /// Store results waiting to be handed back within the current drain.
     store_answers: Vec<(EffectId, EffectResult)>,
     arrivals: VecDeque<(Timestamp, JobId)>,
     hosts: Vec<Host>,
+    /// Host index by id: webhooks and runners name hosts, and a fleet has a hundred.
+    host_index: HashMap<HostId, usize>,
     queue: MemoryQueue,
     github: GitHub,
     store_down: bool,
@@ -193,10 +201,13 @@ impl World {
             now: START,
             seq: 0,
             events: BinaryHeap::new(),
+            slots: Vec::new(),
+            free: Vec::new(),
             store_answers: Vec::new(),
             swept: BTreeSet::new(),
             arrivals: VecDeque::new(),
             hosts: Vec::new(),
+            host_index: HashMap::new(),
             queue: MemoryQueue::new(QueueSettings::default()),
             github: GitHub::default(),
             store_down: false,
@@ -238,8 +249,10 @@ impl World {
                     );
                 }
             }
+            let id = HostId(format!("mac{i}"));
+            self.host_index.insert(id.clone(), i);
             self.hosts.push(Host {
-                id: HostId(format!("mac{i}")),
+                id,
                 handler: None,
                 epoch: 0,
                 anka,
@@ -328,10 +341,20 @@ impl World {
 
     fn at(&mut self, t: Timestamp, e: Event) {
         self.seq += 1;
+        let slot = match self.free.pop() {
+            Some(slot) => {
+                self.slots[slot as usize] = Some(e);
+                slot
+            }
+            None => {
+                self.slots.push(Some(e));
+                u32::try_from(self.slots.len() - 1).unwrap_or(u32::MAX)
+            }
+        };
         self.events.push(Scheduled {
             at: t,
             seq: self.seq,
-            event: Box::new(e),
+            slot,
         });
     }
 
@@ -387,14 +410,21 @@ impl World {
             if next.at > limit {
                 break;
             }
-            if self.healed && matches!(*next.event, Event::Reap) && self.settled() {
+            if self.healed
+                && matches!(self.slots[next.slot as usize], Some(Event::Reap))
+                && self.settled()
+            {
                 break;
             }
-            let Some(Scheduled { at, event, .. }) = self.events.pop() else {
+            let Some(Scheduled { at, slot, .. }) = self.events.pop() else {
                 break;
             };
+            self.free.push(slot);
+            let Some(event) = self.slots[slot as usize].take() else {
+                continue;
+            };
             self.now = self.now.max(at);
-            self.handle(*event)?;
+            self.handle(event)?;
         }
         Ok(())
     }
@@ -554,7 +584,7 @@ impl World {
         let mut targets: Vec<HostId> = holder.into_iter().chain(runner_host).collect();
         targets.dedup();
         for host in targets {
-            if let Some(h) = self.hosts.iter().position(|x| x.id == host)
+            if let Some(&h) = self.host_index.get(&host)
                 && let Some(handler) = &mut self.hosts[h].handler
             {
                 handler.handle_input(
@@ -570,10 +600,17 @@ impl World {
     }
 
     fn wake_one(&mut self) {
-        let idle: Vec<usize> = (0..self.hosts.len())
-            .filter(|&h| self.hosts[h].idle && self.hosts[h].handler.is_some())
-            .collect();
-        if let Some(&h) = self.dice.pick(&idle) {
+        // Runs for every arrival: count and roll as `Dice::pick` would, without a list.
+        let is_idle = |h: &Host| h.idle && h.handler.is_some();
+        let idle = self.hosts.iter().filter(|h| is_idle(h)).count() as u64;
+        if idle > 0 {
+            let nth = self.dice.between(0, idle - 1) as usize;
+            let Some(h) = (0..self.hosts.len())
+                .filter(|&h| is_idle(&self.hosts[h]))
+                .nth(nth)
+            else {
+                return;
+            };
             let host = &mut self.hosts[h];
             host.idle = false;
             if let Some(handler) = &mut host.handler {
@@ -1004,18 +1041,22 @@ impl World {
             return;
         }
         // The runner finishes only if its VM still runs; otherwise runner_gone already failed it.
-        let alive = self.hosts.iter().any(|h| {
-            h.anka
-                .vms
-                .get(&VmName(runner.to_owned()))
-                .is_some_and(|v| v.running)
-        });
+        let alive = self.vm_running(&VmName(runner.to_owned()));
         let conclusion = if alive { "success" } else { "failure" };
         self.finish(job, conclusion);
         self.github.runners.remove(runner);
     }
 
-    /// A VM with a runner was deleted: a job it ran fails (GitHub loses the runner).
+    /// Whether `vm` exists and runs. A VM lives only on the host its name encodes, so this
+    /// looks at that host instead of every host.
+    fn vm_running(&self, vm: &VmName) -> bool {
+        let running = |h: &Host| h.anka.vms.get(vm).is_some_and(|v| v.running);
+        match vm.owner().and_then(|(host, _)| self.host_index.get(&host)) {
+            Some(&h) => running(&self.hosts[h]),
+            None => self.hosts.iter().any(running),
+        }
+    }
+
     /// A VM with a runner was deleted: a job it ran fails (GitHub loses the runner). Returns
     /// that job.
     fn runner_gone(&mut self, vm: &VmName) -> Option<JobId> {
@@ -1048,13 +1089,20 @@ impl World {
 
     fn finish(&mut self, job: JobId, conclusion: &str) {
         self.github.waiting.remove(&job);
-        // An ephemeral runner leaves GitHub when its job ends, however it ended.
-        self.github
-            .runners
-            .retain(|_, (_, running)| *running != Some(job));
         let Some(j) = self.github.jobs.get_mut(&job) else {
             return;
         };
+        // An ephemeral runner leaves GitHub when its job ends, however it ended. Only the
+        // runner that started the job runs it (a second start is a violation that ends the run).
+        if let Some(runner) = &j.ran_on
+            && self
+                .github
+                .runners
+                .get(runner)
+                .is_some_and(|(_, running)| *running == Some(job))
+        {
+            self.github.runners.remove(runner);
+        }
         j.status = GithubJobStatus::Completed {
             conclusion: Some(conclusion.to_owned()),
         };

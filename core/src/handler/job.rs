@@ -470,18 +470,12 @@ impl JobLifecycle {
         if c.op.is_some() || c.retry_at.is_some_and(|t| t > ctx.now) {
             return;
         }
-        let finish_end = match &c.then {
-            Then::Finish(end) => Some(end.clone()),
-            Then::FreshVm => None,
-        };
-        let store_cmd = match (&finish_end, c.stored) {
-            (Some(end), false) => self.store_cmd(ctx, end),
-            _ => None,
-        };
+        // Called on every result and timer of a cleanup: build only the one effect it sends.
         let s = ctx.settings;
-        let job = self.job.job.clone();
         let step = if c.cancel_run {
-            let cmd = ForgeCmd::CancelWorkflowRun { job };
+            let cmd = ForgeCmd::CancelWorkflowRun {
+                job: self.job.job.clone(),
+            };
             Some((
                 ctx.out.forge(self.owner(), ctx.now, s.github_timeout, cmd),
                 CleanupStep::CancelRun,
@@ -493,7 +487,7 @@ impl JobLifecycle {
                 .is_none_or(|(retry_at, _)| retry_at <= ctx.now)
         {
             let cmd = ForgeCmd::RemoveRunner {
-                job,
+                job: self.job.job.clone(),
                 runner: self.vm_name(),
             };
 
@@ -501,7 +495,10 @@ impl JobLifecycle {
                 ctx.out.forge(self.owner(), ctx.now, s.github_timeout, cmd),
                 CleanupStep::RemoveRunner,
             ))
-        } else if let Some(cmd) = store_cmd {
+        } else if let Then::Finish(end) = &c.then
+            && !c.stored
+            && let Some(cmd) = self.store_cmd(ctx, end)
+        {
             Some((
                 ctx.out.store(self.owner(), ctx.now, s.store_timeout, cmd),
                 CleanupStep::Store,
@@ -518,6 +515,16 @@ impl JobLifecycle {
             ))
         } else {
             None
+        };
+        let finish_end = match (&step, &self.stage) {
+            (
+                None,
+                Stage::Cleanup(Cleanup {
+                    then: Then::Finish(end),
+                    ..
+                }),
+            ) => Some(end.clone()),
+            _ => None,
         };
         match (step, finish_end) {
             (Some(op), _) => {
@@ -1003,23 +1010,35 @@ impl JobLifecycle {
 
     /// The next instant this lifecycle has something to do without any input.
     pub(crate) fn next_wakeup(&self, settings: &HandlerSettings) -> Option<Timestamp> {
-        let mut times = Vec::with_capacity(4);
+        // Called for every job whenever the host re-arms its timer: fold, never allocate.
+        let mut best: Option<Timestamp> = None;
+        let mut consider = |t: Timestamp| {
+            if best.is_none_or(|b| t < b) {
+                best = Some(t);
+            }
+        };
         if self.lease.op.is_none() && self.holds_lease() {
-            times.push(self.lease.renew_at);
+            consider(self.lease.renew_at);
         }
         match &self.stage {
             Stage::AwaitTemplate { deadline } | Stage::Registered { deadline } => {
-                times.push(*deadline)
+                consider(*deadline)
             }
             Stage::RunnerConfig {
                 retry_at: Some(t), ..
-            } => times.push(*t),
-            Stage::Running => times.push(self.claimed_at + settings.job_max_lifetime),
+            } => consider(*t),
+            Stage::Running => consider(self.claimed_at + settings.job_max_lifetime),
             Stage::Cleanup(c) => {
-                times.extend(c.retry_at);
-                times.extend(self.lent_to.map(|(_, until)| until));
-                if self.lent_to.is_none() && c.op.is_none() && c.retry_at.is_none() {
-                    times.extend(self.runner_busy.map(|(retry_at, _)| retry_at));
+                c.retry_at.into_iter().for_each(&mut consider);
+                if let Some((_, until)) = self.lent_to {
+                    consider(until);
+                }
+                if self.lent_to.is_none()
+                    && c.op.is_none()
+                    && c.retry_at.is_none()
+                    && let Some((retry_at, _)) = self.runner_busy
+                {
+                    consider(retry_at);
                 }
             }
             _ => {}
@@ -1027,11 +1046,11 @@ impl JobLifecycle {
         if matches!(self.stage, Stage::Registered { .. } | Stage::Running)
             && self.watch.op.is_none()
         {
-            times.push(self.watch.health_at);
+            consider(self.watch.health_at);
             if matches!(self.stage, Stage::Running) {
-                times.push(self.watch.poll_at);
+                consider(self.watch.poll_at);
             }
         }
-        times.into_iter().min()
+        best
     }
 }

@@ -15,6 +15,7 @@
 mod effect;
 mod input;
 mod job;
+mod jobs;
 mod outbox;
 mod pull;
 mod settings;
@@ -33,9 +34,10 @@ pub use templates::{CachedTemplate, SpacePlan, TemplateCache};
 use crate::ids::{EffectId, HostId, JobId, TemplateId, VmName};
 use crate::time::Timestamp;
 use job::{Ctx, End, JobLifecycle};
+use jobs::JobMap;
 use outbox::{Outbox, Owner};
 use pull::PullTask;
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeSet;
 
 /// Why the machine wants to be woken, for logs ("why did we wake?").
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -86,7 +88,7 @@ pub struct HostHandler {
     cache: TemplateCache,
     inventory: Inventory,
     claim: Claim,
-    jobs: BTreeMap<JobId, JobLifecycle>,
+    jobs: JobMap,
     pull: Option<PullTask>,
     status: Option<HostStatus>,
 }
@@ -104,7 +106,7 @@ impl HostHandler {
             cache: TemplateCache::default(),
             inventory: Inventory::Loading(None, now, 0),
             claim: Claim::Idle,
-            jobs: BTreeMap::new(),
+            jobs: JobMap::default(),
             pull: None,
             status: None,
         };
@@ -199,7 +201,7 @@ impl HostHandler {
         if let Some(t) = self.pull.as_ref().and_then(PullTask::next_wakeup) {
             consider(t, TimerKind::Pull);
         }
-        for (id, lc) in &self.jobs {
+        for (id, lc) in self.jobs.iter() {
             if let Some(t) = lc.next_wakeup(&self.settings) {
                 consider(t, TimerKind::Job(*id));
             }
@@ -222,13 +224,7 @@ impl HostHandler {
         &self.cache
     }
 
-    fn split(
-        &mut self,
-    ) -> (
-        Ctx<'_>,
-        &mut BTreeMap<JobId, JobLifecycle>,
-        &mut Option<PullTask>,
-    ) {
+    fn split(&mut self) -> (Ctx<'_>, &mut JobMap, &mut Option<PullTask>) {
         let ctx = Ctx {
             now: self.now,
             host: &self.host,
@@ -517,6 +513,10 @@ impl HostHandler {
     }
 
     fn reap(&mut self) {
+        // Runs after every input: look before collecting anything.
+        if !self.jobs.values().any(|lc| lc.ended().is_some()) {
+            return;
+        }
         let done: Vec<(JobId, String)> = self
             .jobs
             .iter()
@@ -532,7 +532,7 @@ impl HostHandler {
         let ready = self.mode == Mode::Running
             && matches!(self.inventory, Inventory::Loaded(..))
             && self.claim == Claim::Idle
-            && self.jobs.len() + self.out.awaiting(Owner::Sweep) < self.settings.max_vms;
+            && self.jobs.len() + self.out.sweeping() < self.settings.max_vms;
         if !ready {
             return;
         }

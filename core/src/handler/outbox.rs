@@ -6,7 +6,7 @@
 use super::effect::{Effect, ForgeCmd, Notice, StoreCmd, VmCmd};
 use crate::ids::{EffectId, JobId};
 use crate::time::Timestamp;
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::VecDeque;
 use std::time::Duration;
 
 /// Who waits for a result.
@@ -41,7 +41,12 @@ pub(crate) struct Awaited {
 pub(crate) struct Outbox {
     next_id: u64,
     queue: VecDeque<Effect>,
-    awaited: BTreeMap<EffectId, Awaited>,
+    /// Awaited effects in id order (ids only grow, so a push keeps the order). A handful at a
+    /// time, inserted and removed for every effect: a vector, not a map that allocates a node
+    /// whenever it goes from empty to one.
+    awaited: Vec<(EffectId, Awaited)>,
+    /// How many of `awaited` are orphan-sweep effects: the claim loop asks after every input.
+    sweeping: usize,
 }
 
 impl Outbox {
@@ -49,8 +54,21 @@ impl Outbox {
         self.next_id += 1;
         let id = EffectId(self.next_id);
         let deadline = now + timeout + EFFECT_GRACE;
-        self.awaited.insert(id, Awaited { owner, deadline });
+        if owner == Owner::Sweep {
+            self.sweeping += 1;
+        }
+        self.awaited.push((id, Awaited { owner, deadline }));
         id
+    }
+
+    /// Takes `id` out of the awaited table, keeping the sweep count in step.
+    fn take(&mut self, id: EffectId) -> Option<Owner> {
+        let at = self.awaited.binary_search_by_key(&id, |(id, _)| *id).ok()?;
+        let owner = self.awaited.remove(at).1.owner;
+        if owner == Owner::Sweep {
+            self.sweeping -= 1;
+        }
+        Some(owner)
     }
 
     pub(crate) fn store(
@@ -99,20 +117,21 @@ impl Outbox {
 
     /// Takes an awaited result's owner out of the table; `None` means late or duplicate.
     pub(crate) fn accept(&mut self, id: EffectId) -> Option<Owner> {
-        self.awaited.remove(&id).map(|a| a.owner)
+        self.take(id)
     }
 
-    /// Takes out every awaited effect whose deadline has passed.
+    /// Takes out every awaited effect whose deadline has passed, in id order.
     pub(crate) fn expire(&mut self, now: Timestamp) -> Vec<(EffectId, Owner)> {
-        let due: Vec<EffectId> = self
-            .awaited
-            .iter()
-            .filter(|(_, a)| a.deadline <= now)
-            .map(|(id, _)| *id)
-            .collect();
-        due.into_iter()
-            .filter_map(|id| self.awaited.remove(&id).map(|a| (id, a.owner)))
-            .collect()
+        let mut due = Vec::new();
+        self.awaited.retain(|(id, a)| {
+            let keep = a.deadline > now;
+            if !keep {
+                due.push((*id, a.owner));
+            }
+            keep
+        });
+        self.sweeping -= due.iter().filter(|(_, o)| *o == Owner::Sweep).count();
+        due
     }
 
     /// The earliest deadline of an awaited effect.
@@ -120,8 +139,9 @@ impl Outbox {
         self.awaited.iter().map(|(id, a)| (a.deadline, *id)).min()
     }
 
-    /// How many results `owner` still awaits (orphan deletions hold VM slots until done).
-    pub(crate) fn awaiting(&self, owner: Owner) -> usize {
-        self.awaited.values().filter(|a| a.owner == owner).count()
+    /// How many orphan-sweep results are still awaited (orphan deletions hold VM slots until
+    /// done).
+    pub(crate) fn sweeping(&self) -> usize {
+        self.sweeping
     }
 }

@@ -69,6 +69,10 @@ struct Heartbeat {
 pub struct MemoryQueue {
     settings: QueueSettings,
     jobs: BTreeMap<JobId, JobRecord>,
+    /// Claim order keys `(enqueued_at, id)` of every queued record, and maybe of some that
+    /// have left the queue since (claim drops those when it meets them). A claim then walks
+    /// the queue in claim order instead of scanning every record, claimed ones included.
+    queued: BTreeSet<(Timestamp, JobId)>,
     finished: BTreeMap<JobId, Finished>,
     /// `finished` ordered by (when, id), to forget the oldest first.
     finished_order: BTreeSet<(Timestamp, JobId)>,
@@ -125,6 +129,7 @@ impl MemoryQueue {
                     placeholder
                 }
             };
+            self.queued.insert(record.order_key());
             self.jobs.insert(id, record);
         }
         errors
@@ -135,7 +140,9 @@ impl MemoryQueue {
         if self.jobs.contains_key(&job.id) || self.finished.contains_key(&job.id) {
             return EnqueueOutcome::AlreadyKnown;
         }
-        self.jobs.insert(job.id, JobRecord::new(job, now));
+        let record = JobRecord::new(job, now);
+        self.queued.insert(record.order_key());
+        self.jobs.insert(record.id, record);
         EnqueueOutcome::Enqueued
     }
 
@@ -179,17 +186,26 @@ impl MemoryQueue {
         filter: &ClaimFilter,
         lease: Duration,
     ) -> Option<JobRecord> {
-        let id = self
-            .jobs
-            .values()
-            .filter(|r| {
-                r.place == Place::Queued
-                    && r.ready_at <= now
-                    && filter.accepts_spec(&r.owner, r.spec.as_ref())
-            })
-            .min_by_key(|r| r.order_key())
-            .map(|r| r.id)?;
-        let record = self.jobs.get_mut(&id)?;
+        // The first queued record in claim order that is ready and fits the filter.
+        let mut left = Vec::new();
+        let mut found = None;
+        for &key in &self.queued {
+            match self.jobs.get(&key.1) {
+                Some(r) if r.place == Place::Queued && r.order_key() == key => {
+                    if r.ready_at <= now && filter.accepts_spec(&r.owner, r.spec.as_ref()) {
+                        found = Some(key);
+                        break;
+                    }
+                }
+                _ => left.push(key),
+            }
+        }
+        for key in left {
+            self.queued.remove(&key);
+        }
+        let key = found?;
+        self.queued.remove(&key);
+        let record = self.jobs.get_mut(&key.1)?;
         record.place = Place::Claimed {
             lease: Lease {
                 host: host.clone(),
@@ -271,6 +287,8 @@ impl MemoryQueue {
             delay,
             max_attempts,
         );
+        let key = record.order_key();
+        self.queued_again(key, outcome);
         self.drop_if_completed(now, job, outcome);
         Ok(outcome)
     }
@@ -311,6 +329,9 @@ impl MemoryQueue {
                 delay,
                 max_attempts,
             );
+            if matches!(outcome, Requeued::Queued { .. }) {
+                self.queued.insert(record.order_key());
+            }
             reaped.push(Reaped {
                 job: record.id,
                 host,
@@ -321,6 +342,13 @@ impl MemoryQueue {
             self.drop_if_completed(now, r.job, r.outcome);
         }
         reaped
+    }
+
+    /// Indexes a record [`return_to_queue`] put back in the queue.
+    fn queued_again(&mut self, key: (Timestamp, JobId), outcome: Requeued) {
+        if matches!(outcome, Requeued::Queued { .. }) {
+            self.queued.insert(key);
+        }
     }
 
     /// Finishes the removal of a job [`return_to_queue`] answered `Dropped` for.
@@ -384,6 +412,7 @@ impl MemoryQueue {
                     r.attempts = 0;
                     r.uncounted = 0;
                     r.ready_at = now;
+                    self.queued.insert(r.order_key());
                     Requeued::Queued { ready_at: now }
                 }
             }
