@@ -8,7 +8,7 @@
 //! no VM or runner is left. Nothing here is the real GitHub or the real Anka, and the output
 //! says so.
 
-use crate::daemon::{self, Control};
+use crate::common::{self, Control};
 use anklet_core::config;
 use anyhow::{Context, bail};
 use github_emulator::{Emulator, EmulatorConfig, EmulatorHandle, JobSpec, TimeScale};
@@ -74,7 +74,7 @@ fn demo(bin: &str, args: &DemoArgs, daemon_runner: DaemonRunner) -> anyhow::Resu
     let env: BTreeMap<String, String> = std::env::vars().filter(|(k, _)| k == "HOME").collect();
     let loaded = config::load(&config_path.display().to_string(), yaml.as_bytes(), &env)
         .map_err(|f| anyhow::anyhow!("the demo's own config is invalid: {f:?}"))?;
-    daemon::logging::init(Some(&dir.join("logs")), &env)?;
+    common::logging::init(Some(&dir.join("logs")), &env)?;
     let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
 
     let (controls, control_rx) = channel();

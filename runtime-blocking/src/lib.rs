@@ -7,6 +7,8 @@
 #[cfg(feature = "daemon")]
 pub mod cli;
 pub mod clock;
+#[cfg(feature = "daemon")]
+pub mod common;
 #[cfg(all(feature = "server", feature = "github"))]
 pub mod daemon;
 #[cfg(feature = "demo")]

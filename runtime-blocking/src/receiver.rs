@@ -233,31 +233,5 @@ fn lock(m: &Mutex<Receiver>) -> std::sync::MutexGuard<'_, Receiver> {
     m.lock().unwrap_or_else(|p| p.into_inner())
 }
 
-/// Logs a receiver notice with tracing (the daemon's default sink).
-pub fn log_notice(plugin: &str, n: &ReceiverNotice) {
-    match n {
-        ReceiverNotice::Accepted {
-            delivery,
-            job,
-            outcome,
-        } => tracing::info!(plugin, delivery, job = job.0, outcome, "webhook stored"),
-        ReceiverNotice::JobNews { job, status } => {
-            tracing::debug!(plugin, job = job.0, status = ?status, "job status news")
-        }
-        ReceiverNotice::Enqueued { job } => tracing::info!(plugin, job = job.0, "job queued"),
-        ReceiverNotice::Answered { delivery, detail } => {
-            tracing::debug!(plugin, delivery, detail, "webhook answered without storing")
-        }
-        ReceiverNotice::Refused {
-            delivery,
-            status,
-            detail,
-        } => tracing::warn!(plugin, delivery, status, detail, "webhook refused"),
-        ReceiverNotice::StoreFailed { delivery, detail } => tracing::error!(
-            plugin,
-            delivery,
-            detail,
-            "webhook not stored (answered 503; GitHub will show it failed and it will be redelivered)"
-        ),
-    }
-}
+/// Logs a receiver notice with tracing (the daemon's default sink; shared with `anklet`).
+pub use crate::common::notices::log_receiver_notice as log_notice;

@@ -1,6 +1,8 @@
-//! `anklet` as a library: the parts of the tokio daemon that tests, benchmarks and other
-//! crates reuse without running the binary.
+//! `anklet` as a library: the tokio daemon and its parts (GitHub executor, receiver server,
+//! stores, anka driver), which tests, benchmarks and the binary use without running it.
 
+pub mod daemon;
+pub mod github;
 pub mod receiver;
 pub mod store;
 pub mod vm;

@@ -11,9 +11,10 @@
 //! handlers on other hosts see them through the store.
 
 pub mod handler;
-pub mod logging;
 pub mod recovery;
 pub mod signals;
+
+pub use crate::common::{Control, client_config, drain_file, expand_home, logging, state_dir};
 
 use crate::clock::Clock;
 use crate::github::GithubExecutor;
@@ -22,50 +23,20 @@ use crate::store::embedded::open_store;
 use crate::store::shared::{Exclusive, Pool, SharedStore};
 use crate::vm::anka::AnkaRunner;
 use anklet_core::config::{Config, Plugin};
-use anklet_core::github::auth::Credentials;
-use anklet_core::github::client::ClientConfig;
-use anklet_core::github::rest::ApiScope;
 use anklet_core::handler::{HandlerSettings, HostHandler, Input, Notice};
 use anklet_core::ids::HostId;
 use anklet_core::queue::QueueSettings;
 use anklet_core::receiver::redeliver::{Recovery, RecoverySettings};
 use anklet_core::receiver::{ReceiverNotice, ReceiverSettings};
-use anklet_core::secret::Secret;
 use anklet_core::vm::AnkaSettings;
 use anyhow::{Context, anyhow};
 use handler::{Executors, HandlerThread};
 use recovery::RecoveryThread;
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::mpsc::RecvTimeoutError;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
-
-/// Where the daemon keeps its small files, `~/.config/anklet` as in Anklet.
-pub fn state_dir(env: &BTreeMap<String, String>) -> PathBuf {
-    let home = env.get("HOME").map_or(".", String::as_str);
-    Path::new(home).join(".config").join("anklet")
-}
-
-/// `~/` expanded against `HOME`.
-pub fn expand_home(path: &str, env: &BTreeMap<String, String>) -> PathBuf {
-    match (path.strip_prefix("~/"), env.get("HOME")) {
-        (Some(rest), Some(home)) => Path::new(home).join(rest),
-        _ => PathBuf::from(path),
-    }
-}
-
-/// What tells the daemon to stop or drain (signals, the drain file, tests).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Control {
-    /// Graceful stop (first SIGINT/SIGTERM).
-    Stop,
-    /// A second stop: exit 1 at once.
-    Abort,
-    /// Finish running jobs, take no more, exit (SIGQUIT, the drain file).
-    Drain,
-}
 
 /// The daemon as `anklet-lite` runs it: logs, the crypto provider, the pid file, signals,
 /// then [`run`] until the plugins are done.
@@ -133,7 +104,7 @@ fn run_inner(
     let clock = Arc::new(Clock::new());
     let store = open_shared_store(config, env)?;
     let plugins = start_plugins(config, env, &store, &clock)?;
-    let drain_file = state_dir(env).join(".drain");
+    let drain_file = drain_file(env);
     let mut stopping = false;
     let mut draining = false;
     loop {
@@ -244,51 +215,6 @@ fn open_shared_store(
             Ok(Arc::new(Exclusive::new(store)))
         }
     }
-}
-
-/// The GitHub client config of a plugin.
-pub fn client_config(plugin: &Plugin) -> anyhow::Result<ClientConfig> {
-    let scope = plugin.scope().ok_or_else(|| {
-        anyhow!(
-            "plugin {}: set `owner` (and `repo`) or `enterprise`",
-            plugin.name
-        )
-    })?;
-    let key = match &plugin.private_key {
-        Some(k) if !k.is_empty() => Some(read_private_key(k)?),
-        _ => None,
-    };
-    let credentials = Credentials::from_config(
-        plugin.token.as_ref(),
-        plugin.app_id,
-        plugin.installation_id,
-        key.as_ref(),
-    )
-    .map_err(|e| anyhow!("plugin {}: {e}", plugin.name))?;
-    let mut c = ClientConfig::new(ApiScope::from(scope), credentials);
-    c.api_base_url = plugin.github_api_url().to_owned();
-    c.runner_group = plugin.runner_group.clone().filter(|g| !g.is_empty());
-    c.request_timeout = plugin.github_timeout();
-    Ok(c)
-}
-
-/// Anklet's rule: `private_key` is a file path, or the PEM text itself if no such file.
-fn read_private_key(value: &Secret) -> anyhow::Result<Secret> {
-    let text = value.expose();
-    if text.contains("-----BEGIN") {
-        return Ok(value.clone());
-    }
-    let path = match (text.strip_prefix("~/"), std::env::var_os("HOME")) {
-        (Some(rest), Some(home)) => Path::new(&home).join(rest),
-        _ => PathBuf::from(text),
-    };
-    let pem = std::fs::read_to_string(&path).with_context(|| {
-        format!(
-            "cannot read the GitHub App private key file {}",
-            path.display()
-        )
-    })?;
-    Ok(Secret::new(pem))
 }
 
 fn start_plugins(
@@ -418,13 +344,5 @@ fn start_receiver(
     Ok((server, Some(recovery), Some(executor)))
 }
 
-/// Logs a handler notice.
-pub fn log_handler_notice(plugin: &str, n: &Notice) {
-    match n {
-        Notice::StepFailed { .. } | Notice::RunnerLeftBehind { .. } => {
-            tracing::warn!(plugin, "{n}")
-        }
-        Notice::Phase { .. } | Notice::IgnoredResult { .. } => tracing::debug!(plugin, "{n}"),
-        _ => tracing::info!(plugin, "{n}"),
-    }
-}
+/// Logs a handler notice (shared with `anklet`).
+pub use crate::common::notices::log_handler_notice;

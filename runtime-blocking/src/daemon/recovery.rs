@@ -130,35 +130,5 @@ fn call_github(
     );
 }
 
-/// Logs a recovery notice.
-pub fn log_notice(plugin: &str, n: &RecoveryNotice) {
-    match n {
-        RecoveryNotice::Redelivering { guid, action } => {
-            tracing::info!(plugin, delivery = guid, action = ?action, "asking GitHub to redeliver a failed webhook")
-        }
-        RecoveryNotice::HookNotFound { hook_id } => tracing::error!(
-            plugin,
-            hook_id,
-            "hook_id {hook_id} was not found in this plugin's scope (or the credentials cannot read its deliveries): missed webhooks are not redelivered; set `hook_id` to the webhook's id (repository or organisation settings → Webhooks); the receiver keeps serving"
-        ),
-        RecoveryNotice::StepFailed { step, detail } => {
-            tracing::warn!(
-                plugin,
-                step,
-                detail,
-                "recovery step failed; retried next cycle"
-            )
-        }
-        RecoveryNotice::Reconciled { job, conclusion } => tracing::info!(
-            plugin,
-            job = job.0,
-            conclusion = ?conclusion,
-            "queued job already finished in GitHub; removed from the queue"
-        ),
-        RecoveryNotice::CycleDone {
-            redelivered,
-            checked,
-            removed,
-        } => tracing::info!(plugin, redelivered, checked, removed, "recovery cycle done"),
-    }
-}
+/// Logs a recovery notice (shared with `anklet`).
+pub use crate::common::notices::log_recovery_notice as log_notice;

@@ -1,0 +1,43 @@
+//! The runtime-neutral parts of daemon mode that both daemons share (`anklet-lite` on threads,
+//! `anklet` on tokio): the stop/drain control, the daemon's paths, the GitHub client config of
+//! a plugin, JSON logs and how notices are logged. Nothing here spawns, serves or blocks on a
+//! socket, so the tokio daemon reuses it without pulling in tiny_http or ureq.
+
+mod github_config;
+pub mod logging;
+pub mod notices;
+
+pub use github_config::client_config;
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+/// Where the daemon keeps its small files, `~/.config/anklet` as in Anklet.
+pub fn state_dir(env: &BTreeMap<String, String>) -> PathBuf {
+    let home = env.get("HOME").map_or(".", String::as_str);
+    Path::new(home).join(".config").join("anklet")
+}
+
+/// `~/` expanded against `HOME`.
+pub fn expand_home(path: &str, env: &BTreeMap<String, String>) -> PathBuf {
+    match (path.strip_prefix("~/"), env.get("HOME")) {
+        (Some(rest), Some(home)) => Path::new(home).join(rest),
+        _ => PathBuf::from(path),
+    }
+}
+
+/// The drain file, `~/.config/anklet/.drain`: while it exists the daemon takes no new jobs.
+pub fn drain_file(env: &BTreeMap<String, String>) -> PathBuf {
+    state_dir(env).join(".drain")
+}
+
+/// What tells the daemon to stop or drain (signals, the drain file, tests).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Control {
+    /// Graceful stop (first SIGINT/SIGTERM).
+    Stop,
+    /// A second stop: exit 1 at once.
+    Abort,
+    /// Finish running jobs, take no more, exit (SIGQUIT, the drain file).
+    Drain,
+}

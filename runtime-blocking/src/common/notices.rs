@@ -1,0 +1,79 @@
+//! How the daemons log the notices of core's machines (handlers, receivers, recovery), so both
+//! binaries write the same lines for the same events.
+
+use anklet_core::handler::Notice;
+use anklet_core::receiver::ReceiverNotice;
+use anklet_core::receiver::redeliver::RecoveryNotice;
+
+/// Logs a handler notice.
+pub fn log_handler_notice(plugin: &str, n: &Notice) {
+    match n {
+        Notice::StepFailed { .. } | Notice::RunnerLeftBehind { .. } => {
+            tracing::warn!(plugin, "{n}")
+        }
+        Notice::Phase { .. } | Notice::IgnoredResult { .. } => tracing::debug!(plugin, "{n}"),
+        _ => tracing::info!(plugin, "{n}"),
+    }
+}
+
+/// Logs a receiver notice with tracing (the daemon's default sink).
+pub fn log_receiver_notice(plugin: &str, n: &ReceiverNotice) {
+    match n {
+        ReceiverNotice::Accepted {
+            delivery,
+            job,
+            outcome,
+        } => tracing::info!(plugin, delivery, job = job.0, outcome, "webhook stored"),
+        ReceiverNotice::JobNews { job, status } => {
+            tracing::debug!(plugin, job = job.0, status = ?status, "job status news")
+        }
+        ReceiverNotice::Enqueued { job } => tracing::info!(plugin, job = job.0, "job queued"),
+        ReceiverNotice::Answered { delivery, detail } => {
+            tracing::debug!(plugin, delivery, detail, "webhook answered without storing")
+        }
+        ReceiverNotice::Refused {
+            delivery,
+            status,
+            detail,
+        } => tracing::warn!(plugin, delivery, status, detail, "webhook refused"),
+        ReceiverNotice::StoreFailed { delivery, detail } => tracing::error!(
+            plugin,
+            delivery,
+            detail,
+            "webhook not stored (answered 503; GitHub will show it failed and it will be redelivered)"
+        ),
+    }
+}
+
+/// Logs a recovery notice.
+pub fn log_recovery_notice(plugin: &str, n: &RecoveryNotice) {
+    match n {
+        RecoveryNotice::Redelivering { guid, action } => {
+            tracing::info!(plugin, delivery = guid, action = ?action, "asking GitHub to redeliver a failed webhook")
+        }
+        RecoveryNotice::HookNotFound { hook_id } => tracing::error!(
+            plugin,
+            hook_id,
+            "hook_id {hook_id} was not found in this plugin's scope (or the credentials cannot read its deliveries): missed webhooks are not redelivered; set `hook_id` to the webhook's id (repository or organisation settings → Webhooks); the receiver keeps serving"
+        ),
+        RecoveryNotice::StepFailed { step, detail } => {
+            tracing::warn!(
+                plugin,
+                step,
+                detail,
+                "recovery step failed; retried next cycle"
+            )
+        }
+        RecoveryNotice::Reconciled { job, conclusion } => tracing::info!(
+            plugin,
+            job = job.0,
+            conclusion = ?conclusion,
+            "queued job already finished in GitHub; removed from the queue"
+        ),
+        RecoveryNotice::CycleDone {
+            redelivered,
+            checked,
+            removed,
+        } => tracing::info!(plugin, redelivered, checked, removed, "recovery cycle done"),
+    }
+}

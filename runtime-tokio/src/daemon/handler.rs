@@ -1,0 +1,214 @@
+//! A handler plugin's task: the thin loop that runs core's
+//! [`HostHandler`](anklet_core::handler::HostHandler) on tokio (the async twin of
+//! `anklet_lite::daemon::handler`).
+//!
+//! ```text
+//! loop: execute every effect the machine wants (each in its own task, results back through
+//!       the inbox) → select { inbox, sleep_until(poll_timeout) } → feed it
+//! ```
+//! No lifecycle decision lives here: store effects run on the shared store, VM effects through
+//! the anka driver, GitHub effects through the GitHub executor, notices go to the sink.
+
+use crate::github::GithubHandle;
+use crate::store::shared::SharedStore;
+use crate::vm::anka::AnkaRunner;
+use anklet_core::github::client::{Command, CommandResult};
+use anklet_core::handler::{
+    Effect, EffectResult, Failure, FailureClass, ForgeCmd, HostHandler, Input, Notice,
+};
+use anklet_core::ids::{EffectId, JobId};
+use anklet_core::queue::{store_op, store_result};
+use anklet_core::vm::AnkaSettings;
+use anklet_lite::clock::Clock;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use tokio::sync::mpsc::{UnboundedReceiver, UnboundedSender, unbounded_channel};
+use tokio::task::JoinHandle;
+use tokio::time::Instant;
+
+/// Called with every notice of the handler, for logs and metrics.
+pub type NoticeSink = Arc<dyn Fn(&Notice) + Send + Sync>;
+
+/// How long the loop sleeps when the machine has no deadline (any input wakes it earlier).
+const IDLE_WAIT: Duration = Duration::from_secs(3600);
+
+/// What a handler task executes its effects with.
+#[derive(Clone)]
+pub struct Executors {
+    /// The job queue.
+    pub store: SharedStore,
+    /// GitHub.
+    pub github: GithubHandle,
+    /// The anka driver.
+    pub anka: Arc<AnkaRunner>,
+    /// The plugin's anka settings.
+    pub anka_settings: Arc<AnkaSettings>,
+    /// The clock.
+    pub clock: Arc<Clock>,
+    /// Where notices go.
+    pub notices: NoticeSink,
+}
+
+enum Msg {
+    Input(Input),
+    Result(EffectId, EffectResult),
+}
+
+/// A running handler plugin.
+pub struct HandlerTask {
+    tx: UnboundedSender<Msg>,
+    task: JoinHandle<()>,
+}
+
+/// Gives a handler inputs from anywhere (receivers' notices, the control loop); cheap to clone.
+#[derive(Clone)]
+pub struct HandlerInputs(UnboundedSender<Msg>);
+
+impl HandlerInputs {
+    /// Gives the machine an input; a handler that has ended ignores it.
+    pub fn send(&self, input: Input) {
+        let _ = self.0.send(Msg::Input(input));
+    }
+}
+
+impl HandlerTask {
+    /// Starts the loop of `machine` on the current tokio runtime.
+    pub fn start(machine: HostHandler, exec: Executors) -> Self {
+        let (tx, rx) = unbounded_channel();
+        let task = tokio::spawn(run(machine, exec, rx, tx.clone()));
+        Self { tx, task }
+    }
+
+    /// Gives the machine an input (`Stop`, `Drain`, `QueueNotEmpty`, job news).
+    pub fn send(&self, input: Input) {
+        let _ = self.tx.send(Msg::Input(input));
+    }
+
+    /// A sender other tasks and threads can use to give inputs.
+    pub fn inputs(&self) -> HandlerInputs {
+        HandlerInputs(self.tx.clone())
+    }
+
+    /// Whether the loop has ended.
+    pub fn is_finished(&self) -> bool {
+        self.task.is_finished()
+    }
+
+    /// Waits until the machine stopped (after `Stop` or `Drain`).
+    pub async fn join(self) {
+        if let Err(e) = self.task.await {
+            tracing::error!(error = %e, "handler task failed");
+        }
+    }
+}
+
+async fn run(
+    mut machine: HostHandler,
+    exec: Executors,
+    mut rx: UnboundedReceiver<Msg>,
+    tx: UnboundedSender<Msg>,
+) {
+    // Labels of the jobs this host holds, from the claims the store answered: JIT configs are
+    // created with exactly these.
+    let labels: Labels = Arc::default();
+    loop {
+        while let Some(effect) = machine.poll_effect() {
+            dispatch(effect, &exec, &tx, &labels);
+        }
+        if machine.is_stopped() {
+            return;
+        }
+        let wait = machine
+            .poll_timeout()
+            .map_or(IDLE_WAIT, |(t, _)| t.saturating_since(exec.clock.now()));
+        tokio::select! {
+            msg = rx.recv() => match msg {
+                Some(Msg::Input(input)) => machine.handle_input(exec.clock.now(), input),
+                Some(Msg::Result(id, result)) => {
+                    machine.handle_input(exec.clock.now(), Input::Result { id, result });
+                }
+                None => return,
+            },
+            () = tokio::time::sleep_until(Instant::now() + wait) => {
+                machine.handle_timeout(exec.clock.now());
+            }
+        }
+    }
+}
+
+type Labels = Arc<Mutex<HashMap<JobId, Vec<String>>>>;
+
+fn dispatch(effect: Effect, exec: &Executors, tx: &UnboundedSender<Msg>, labels: &Labels) {
+    match effect {
+        Effect::Store { id, cmd, .. } => {
+            let (store, clock, tx, labels) = (
+                exec.store.clone(),
+                Arc::clone(&exec.clock),
+                tx.clone(),
+                Arc::clone(labels),
+            );
+            tokio::spawn(async move {
+                let result = match store.run(clock.now(), store_op(&cmd)).await {
+                    Ok(reply) => store_result(reply).unwrap_or_else(|| {
+                        failed(FailureClass::Permanent, "store answered another operation")
+                    }),
+                    Err(e) => failed(FailureClass::Transient, e),
+                };
+                if let EffectResult::Claimed(Some(job)) = &result {
+                    lock(&labels).insert(job.job.id, job.labels.clone());
+                }
+                let _ = tx.send(Msg::Result(id, result));
+            });
+        }
+        Effect::Vm { id, timeout, cmd } => {
+            let (anka, settings, tx) = (
+                Arc::clone(&exec.anka),
+                Arc::clone(&exec.anka_settings),
+                tx.clone(),
+            );
+            tokio::spawn(async move {
+                let result = anka.execute(&cmd, &settings, timeout).await;
+                let _ = tx.send(Msg::Result(id, result));
+            });
+        }
+        Effect::Forge { id, cmd, .. } => {
+            let job_labels = match &cmd {
+                ForgeCmd::CreateRunnerConfig { job, .. } => {
+                    lock(labels).get(&job.id).cloned().unwrap_or_default()
+                }
+                _ => Vec::new(),
+            };
+            let (github, tx) = (exec.github.clone(), tx.clone());
+            let command = Command::Forge {
+                cmd,
+                labels: job_labels,
+            };
+            tokio::spawn(async move {
+                let result = match github.call(command).await {
+                    CommandResult::Forge(r) => r,
+                    CommandResult::Failed(f) => EffectResult::Failed(f),
+                    other => failed(
+                        FailureClass::Permanent,
+                        format!("GitHub client answered {other:?} to a handler call"),
+                    ),
+                };
+                let _ = tx.send(Msg::Result(id, result));
+            });
+        }
+        Effect::Notice(n) => {
+            if let Notice::JobEnded { job, .. } = &n {
+                lock(labels).remove(job);
+            }
+            (exec.notices)(&n);
+        }
+    }
+}
+
+fn failed(class: FailureClass, message: impl Into<String>) -> EffectResult {
+    EffectResult::Failed(Failure::new(class, message))
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
