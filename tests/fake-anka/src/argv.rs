@@ -129,6 +129,15 @@ pub enum Command {
         /// `host_path[:guest_name]`.
         spec: String,
     },
+    /// `anka modify <vm> cpu [-c] N` or `anka modify <vm> ram <size>`.
+    Modify {
+        /// VM.
+        vm: String,
+        /// `cpu` or `ram`.
+        field: String,
+        /// Core count, or a size like `14G`.
+        value: String,
+    },
     /// `anka config [key [value]]`.
     Config {
         /// Key.
@@ -531,6 +540,27 @@ fn command(name: &str, rest: &[String]) -> Result<Command, AnkaError> {
             Command::Mount {
                 vm: vm.clone(),
                 spec: spec.clone(),
+            }
+        }
+        "modify" => {
+            let p = parse(
+                rest,
+                &[opt(&["-c", "--core"]), opt(&["-f", "--freq"])],
+                None,
+            )?;
+            let (Some(vm), Some(field)) = (p.positional.first(), p.positional.get(1)) else {
+                return Err(AnkaError::usage(
+                    "usage: anka modify <vm> cpu <N> | ram <size>",
+                ));
+            };
+            let value = p
+                .value("-c")
+                .or_else(|| p.positional.get(2).cloned())
+                .ok_or_else(|| AnkaError::usage(format!("modify {field}: missing value")))?;
+            Command::Modify {
+                vm: vm.clone(),
+                field: field.clone(),
+                value,
             }
         }
         "config" => {

@@ -8,7 +8,7 @@
 //! - `op`: the operation (default `*`): `version`, `license`, `list`, `show`, `registry_list`,
 //!   `registry_show`, `pull` (registry pull, and `anka pull` without `--check-download-size`),
 //!   `check_download_size`, `clone`, `start`, `stop`, `suspend`, `delete`, `run`, `cp`, `mount`,
-//!   `config`.
+//!   `modify`, `config`.
 //! - `match`: a glob (`*`, `?`) tried against the command's subjects: the ids on the command
 //!   line, the resolved VM name/uuid or template uuid/name, and `<uuid>@<tag>` / the tag for
 //!   pulls. Default `*` (matches even commands without a subject).

@@ -361,3 +361,22 @@ fn config_prints_raw_values() -> TestResult {
     assert_eq!(all["max_vms_allowed"], 255);
     Ok(())
 }
+
+#[test]
+fn modify_cpu_and_ram_of_a_stopped_vm() -> TestResult {
+    let fake = Fake::new()?;
+    fake.clones(&["vm-a"])?;
+    assert_eq!(fake.ok(&["modify", "vm-a", "cpu", "8"])?, json!({}));
+    fake.ok(&["modify", "vm-a", "ram", "14G"])?;
+    let show = fake.ok(&["show", "vm-a"])?;
+    assert_eq!(show["cpu_cores"], 8);
+    assert_eq!(show["ram_size"], 14_u64 << 30);
+    assert_eq!(show["ram"], "14G");
+    fake.ok(&["start", "vm-a"])?;
+    let (code, env) = fake.j(&["modify", "vm-a", "cpu", "2"])?;
+    assert_eq!(code, 1);
+    assert_eq!(env["exception_type"], "AnkaVMStateException");
+    let (code, _) = fake.j(&["modify", "ghost", "cpu", "2"])?;
+    assert_eq!(code, 3);
+    Ok(())
+}

@@ -33,6 +33,7 @@ pub fn op(cmd: &Command) -> &'static str {
         Command::Cp { .. } => "cp",
         Command::Mount { .. } => "mount",
         Command::Config { .. } => "config",
+        Command::Modify { .. } => "modify",
         Command::Stats => "__stats",
         Command::EmulatedRunner { .. } => "__emulated_runner",
         Command::CrashWatch { .. } => "__crash_watch",
@@ -101,7 +102,7 @@ pub fn subjects(cmd: &Command, s: &State) -> Vec<String> {
                 }
             }
         }
-        Command::Mount { vm, .. } => aliases(s, vm, &mut out),
+        Command::Mount { vm, .. } | Command::Modify { vm, .. } => aliases(s, vm, &mut out),
         _ => {}
     }
     out
@@ -144,5 +145,10 @@ pub fn execute(ctx: &mut Ctx<'_>, cmd: &Command) -> Result<Reply, AnkaError> {
         Command::Run(args) => run::run(ctx, args),
         Command::Cp { src, dst } => files::cp(ctx, src, dst),
         Command::Mount { vm: v, spec } => files::mount(ctx, v, spec),
+        Command::Modify {
+            vm: v,
+            field,
+            value,
+        } => vm::modify(ctx, v, field, value),
     }
 }

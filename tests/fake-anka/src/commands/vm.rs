@@ -9,6 +9,7 @@
 //!   killed anyway. `stop -f`, `suspend` and `delete` SIGKILL the runner's process group at once:
 //!   it vanishes without completing and without telling the runner service, as when a real guest
 //!   is powered off.
+//! - `modify <vm> cpu N | ram SIZE` needs a stopped VM.
 //! - `delete` of a running VM stops it first (stop delay + delete delay); deleting a template
 //!   frees only the layers no clone shares.
 
@@ -397,4 +398,73 @@ pub fn delete(ctx: &Ctx<'_>, ids: &[String], yes: bool, all: bool) -> Result<Rep
         }
     }
     Ok(Reply::body(json!({})))
+}
+
+/// Parses a RAM size like `14G`, `512M`, `1024K` or plain bytes.
+fn ram_bytes(value: &str) -> Option<u64> {
+    let v = value.trim();
+    let (num, unit) = match v.char_indices().find(|(_, c)| !c.is_ascii_digit()) {
+        Some((i, _)) => (&v[..i], v[i..].to_ascii_uppercase()),
+        None => (v, String::new()),
+    };
+    let n: u64 = num.parse().ok()?;
+    let mult: u64 = match unit.trim_end_matches('B') {
+        "" => 1,
+        "K" => 1 << 10,
+        "M" => 1 << 20,
+        "G" => 1 << 30,
+        "T" => 1 << 40,
+        _ => return None,
+    };
+    n.checked_mul(mult)
+}
+
+/// `anka -j modify <vm> cpu N` / `ram SIZE`: changes a stopped VM's shape.
+pub fn modify(ctx: &Ctx<'_>, id: &str, field: &str, value: &str) -> Result<Reply, AnkaError> {
+    store::update(&ctx.home, |s| {
+        let name = s.vm_name(id).ok_or_else(|| AnkaError::not_found(id))?;
+        let vm = s
+            .vms
+            .get_mut(&name)
+            .ok_or_else(|| AnkaError::not_found(id))?;
+        if vm.status == VmStatus::Running {
+            return Err(AnkaError::new(
+                Kind::State,
+                format!("{id}: VM must be stopped to modify it"),
+            ));
+        }
+        match field {
+            "cpu" => {
+                vm.info.cpu_cores = value.parse().ok().filter(|n| *n > 0).ok_or_else(|| {
+                    AnkaError::usage(format!("modify cpu: not a core count: {value}"))
+                })?;
+            }
+            "ram" => {
+                vm.info.ram_size = ram_bytes(value)
+                    .filter(|n| *n > 0)
+                    .ok_or_else(|| AnkaError::usage(format!("modify ram: not a size: {value}")))?;
+            }
+            other => {
+                return Err(AnkaError::usage(format!(
+                    "modify: the fake supports cpu and ram, not {other}"
+                )));
+            }
+        }
+        Ok(Reply::body(json!({})))
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::ram_bytes;
+
+    #[test]
+    fn ram_sizes() {
+        assert_eq!(ram_bytes("14G"), Some(14 << 30));
+        assert_eq!(ram_bytes("512m"), Some(512 << 20));
+        assert_eq!(ram_bytes("2048"), Some(2048));
+        assert_eq!(ram_bytes("1GB"), Some(1 << 30));
+        assert_eq!(ram_bytes("x"), None);
+        assert_eq!(ram_bytes("3Q"), None);
+    }
 }
