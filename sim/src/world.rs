@@ -174,7 +174,7 @@ pub struct World {
     arrivals: VecDeque<(Timestamp, JobId)>,
     hosts: Vec<Host>,
     /// Host index by id: webhooks and runners name hosts, and a fleet has a hundred.
-    host_index: HashMap<HostId, usize>,
+    host_index: HashMap<String, usize>,
     queue: MemoryQueue,
     github: GitHub,
     store_down: bool,
@@ -250,7 +250,7 @@ impl World {
                 }
             }
             let id = HostId(format!("mac{i}"));
-            self.host_index.insert(id.clone(), i);
+            self.host_index.insert(id.0.clone(), i);
             self.hosts.push(Host {
                 id,
                 handler: None,
@@ -572,21 +572,22 @@ impl World {
         let holder = self
             .queue
             .get(job)
-            .and_then(|r| r.lease().map(|l| l.host.clone()));
+            .and_then(|r| r.lease())
+            .and_then(|l| self.host_index.get(l.host.0.as_str()).copied());
         self.queue.job_status(self.now, job, &status);
         // The host that claimed the job hears of it, and so does the host whose runner runs it
         // (they differ when GitHub gave a runner another job).
         let runner = match &status {
-            GithubJobStatus::InProgress { runner } => runner.clone(),
-            _ => self.github.jobs.get(&job).and_then(|j| j.ran_on.clone()),
+            GithubJobStatus::InProgress { runner } => runner.as_deref(),
+            _ => self.github.jobs.get(&job).and_then(|j| j.ran_on.as_deref()),
         };
-        let runner_host = runner.and_then(|r| VmName(r).owner().map(|(host, _)| host));
-        let mut targets: Vec<HostId> = holder.into_iter().chain(runner_host).collect();
-        targets.dedup();
-        for host in targets {
-            if let Some(&h) = self.host_index.get(&host)
-                && let Some(handler) = &mut self.hosts[h].handler
-            {
+        let runner_host = runner.and_then(|r| self.host_of(r));
+        let targets = match (holder, runner_host) {
+            (Some(a), Some(b)) if a == b => [Some(a), None],
+            (a, b) => [a, b],
+        };
+        for h in targets.into_iter().flatten() {
+            if let Some(handler) = &mut self.hosts[h].handler {
                 handler.handle_input(
                     self.now,
                     Input::JobStatus {
@@ -633,15 +634,18 @@ impl World {
             self.execute_effects(h);
             // Store answers (sub-millisecond on a LAN) go straight back, so the handler never
             // arms a timer for them: half the events of a fleet-day otherwise.
-            let answers = std::mem::take(&mut self.store_answers);
-            if answers.is_empty() {
+            if self.store_answers.is_empty() {
                 break;
             }
+            // Taken and given back empty: the buffer keeps its capacity across rounds.
+            let mut answers = std::mem::take(&mut self.store_answers);
             if let Some(handler) = self.hosts[h].handler.as_mut() {
-                for (id, result) in answers {
+                for (id, result) in answers.drain(..) {
                     handler.handle_input(self.now, Input::Result { id, result });
                 }
             }
+            answers.clear();
+            self.store_answers = answers;
         }
         let host = &mut self.hosts[h];
         if let Some((t, _)) = host.handler.as_ref().and_then(HostHandler::poll_timeout)
@@ -1051,10 +1055,21 @@ impl World {
     /// looks at that host instead of every host.
     fn vm_running(&self, vm: &VmName) -> bool {
         let running = |h: &Host| h.anka.vms.get(vm).is_some_and(|v| v.running);
-        match vm.owner().and_then(|(host, _)| self.host_index.get(&host)) {
-            Some(&h) => running(&self.hosts[h]),
+        match self.host_of(&vm.0) {
+            Some(h) => running(&self.hosts[h]),
             None => self.hosts.iter().any(running),
         }
+    }
+
+    /// The host whose handler made the VM (or runner) `name`: [`VmName::owner`] without
+    /// allocating, as webhooks and runner ends ask for every job.
+    fn host_of(&self, name: &str) -> Option<usize> {
+        let rest = name.strip_prefix(VmName::PREFIX)?;
+        let (rest, n) = rest.rsplit_once('-')?;
+        let (host, job) = rest.rsplit_once('-')?;
+        n.parse::<u32>().ok()?;
+        job.parse::<u64>().ok()?;
+        self.host_index.get(host).copied()
     }
 
     /// A VM with a runner was deleted: a job it ran fails (GitHub loses the runner). Returns
