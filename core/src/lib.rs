@@ -18,6 +18,7 @@ pub mod github;
 pub mod handler;
 pub mod ids;
 pub mod labels;
+pub mod metrics;
 pub mod queue;
 pub mod receiver;
 pub mod retry;
