@@ -229,10 +229,7 @@ fn run_in(dir: Option<&Path>, args: Vec<OsString>, io: Io) -> i32 {
     match result {
         Ok(Reply::Envelope { body, message }) => out.ok(&body, &message),
         Ok(Reply::Exit(_)) => {}
-        Err(e) => {
-            out.log(&format!("error: {}", e.message));
-            out.error(&e);
-        }
+        Err(e) => out.error(&e),
     }
     code
 }

@@ -2,7 +2,8 @@
 //! compact JSON envelope `{"status","code","body","message"}` (+`exception_type` on ERROR) with no
 //! trailing newline, as packer's parser implies real `anka -j` does.
 //!
-//! Without `-j` the fake prints short human text instead (tests should always use `-j`).
+//! Without `-j` the fake prints short human text instead (tests should always use `-j`); errors
+//! are then only the `fake-anka: error: ...` line on stderr.
 
 use std::io::Write;
 
@@ -76,8 +77,10 @@ impl<'a> Out<'a> {
         let _ = self.stdout.flush();
     }
 
-    /// The final ERROR envelope (or `anka: <message>` on stderr without `-j`).
+    /// The final ERROR envelope, plus a `fake-anka: error: ...` log line on stderr (without `-j`,
+    /// only the log line: every line the fake writes itself is marked as the fake's).
     pub fn error(&mut self, e: &AnkaError) {
+        self.log(&format!("error: {}", e.message));
         if self.json {
             let _ = write!(
                 self.stdout,
@@ -87,9 +90,6 @@ impl<'a> Out<'a> {
                 Value::from(e.exception_type())
             );
             let _ = self.stdout.flush();
-        } else {
-            let _ = writeln!(self.stderr, "anka: {}", e.message);
-            let _ = self.stderr.flush();
         }
     }
 

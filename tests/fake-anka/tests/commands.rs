@@ -380,3 +380,14 @@ fn modify_cpu_and_ram_of_a_stopped_vm() -> TestResult {
     assert_eq!(code, 3);
     Ok(())
 }
+
+#[test]
+fn human_mode_errors_are_marked_fake_too() -> TestResult {
+    let fake = Fake::new()?;
+    let out = fake.run(&["show", "ghost"])?;
+    assert_eq!(out.status.code(), Some(3));
+    assert!(out.stdout.is_empty());
+    let err = String::from_utf8(out.stderr)?;
+    assert_eq!(err, "fake-anka: error: ghost: not found\n");
+    Ok(())
+}
