@@ -31,7 +31,7 @@ pub fn apply_due(state: &mut State) {
         vm.ip = None;
         crashed += 1;
         if let Some(pid) = vm.runner_pid.take() {
-            procs::kill_group(pid);
+            procs::kill_helper(pid, procs::RUNNER);
             killed += 1;
         }
     }
@@ -68,7 +68,7 @@ pub fn schedule(home: &Home, state: &mut State, name: &str, at: f64) -> Result<(
         return Ok(());
     };
     vm.crash_at = Some(at);
-    let pid = procs::spawn_self(home, &["__crash-watch", name], None, None)?;
+    let pid = procs::spawn_self(home, &[procs::CRASH_WATCH, name], None, None)?;
     if let Some(vm) = state.vms.get_mut(name) {
         vm.crash_watch_pid = Some(pid);
     }

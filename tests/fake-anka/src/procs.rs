@@ -37,8 +37,27 @@ fn zombie(pid: u32) -> bool {
         .unwrap_or(false)
 }
 
-/// SIGKILLs the process group led by `pid` (and the process itself if it leads no group).
-pub fn kill_group(pid: u32) {
+/// The emulated runner's role word on its command line.
+pub const RUNNER: &str = "__emulated-runner";
+
+/// The crash watcher's role word on its command line.
+pub const CRASH_WATCH: &str = "__crash-watch";
+
+/// Whether `pid` is still one of our helpers (its command line has `role`), so a recycled pid of
+/// an unrelated process is never killed. Where there is no `/proc`, it is assumed to be.
+fn is_helper(pid: u32, role: &str) -> bool {
+    match fs::read(format!("/proc/{pid}/cmdline")) {
+        Ok(bytes) => bytes.split(|b| *b == 0).any(|arg| arg == role.as_bytes()),
+        Err(_) => !Path::new("/proc/self").exists(),
+    }
+}
+
+/// SIGKILLs the process group led by our helper `pid` (and the process itself if it leads no
+/// group), after checking that `pid` still is that helper.
+pub fn kill_helper(pid: u32, role: &str) {
+    if !is_helper(pid, role) {
+        return;
+    }
     if let Some(p) = i32::try_from(pid).ok().and_then(Pid::from_raw)
         && rustix::process::kill_process_group(p, Signal::KILL).is_err()
     {
@@ -104,5 +123,17 @@ pub fn hang(log: &mut dyn FnMut(&str)) -> ! {
     }
     loop {
         thread::sleep(Duration::from_secs(3600));
+    }
+}
+
+#[cfg(all(test, target_os = "linux"))]
+mod tests {
+    use super::is_helper;
+
+    #[test]
+    fn only_helpers_are_helpers() {
+        let me = std::process::id();
+        assert!(!is_helper(me, "__no-such-role__"));
+        assert!(!is_helper(u32::MAX - 1, super::RUNNER));
     }
 }

@@ -228,7 +228,7 @@ pub fn end_runner(ctx: &Ctx<'_>, name: &str, pid: Option<u32>, how: RunnerEnd) -
             thread::sleep(Duration::from_millis(20));
         }
     }
-    procs::kill_group(pid);
+    procs::kill_helper(pid, procs::RUNNER);
     true
 }
 
@@ -381,7 +381,7 @@ pub fn delete(ctx: &Ctx<'_>, ids: &[String], yes: bool, all: bool) -> Result<Rep
                     })?;
                 }
                 if let Some(w) = watcher.filter(|w| procs::alive(*w)) {
-                    procs::kill_group(w);
+                    procs::kill_helper(w, procs::CRASH_WATCH);
                 }
                 let dir = ctx.home.vm_dir(&name);
                 if let Err(e) = fs::remove_dir_all(&dir)

@@ -19,17 +19,17 @@ pub fn spawn(home: &Home, vm: &str, jit: &str) -> Result<u32, AnkaError> {
         .get(vm)
         .and_then(|v| v.runner_pid);
     if let Some(pid) = old.filter(|p| procs::alive(*p)) {
-        procs::kill_group(pid);
+        procs::kill_helper(pid, procs::RUNNER);
     }
     let mut input = jit.trim().as_bytes().to_vec();
     input.push(b'\n');
     let log = home.runner_log(vm);
-    let pid = procs::spawn_self(home, &["__emulated-runner", vm], Some(&input), Some(&log))?;
+    let pid = procs::spawn_self(home, &[procs::RUNNER, vm], Some(&input), Some(&log))?;
     store::update(home, |s| {
         match s.vms.get_mut(vm) {
             Some(v) => v.runner_pid = Some(pid),
             None => {
-                procs::kill_group(pid);
+                procs::kill_helper(pid, procs::RUNNER);
                 return Err(AnkaError::not_found(vm));
             }
         }
