@@ -52,6 +52,12 @@ fn die_prints_nothing() -> TestResult {
         .env("FAKE_ANKA_FAULTS", r#"{"action": "die"}"#)
         .output()?;
     assert_eq!(out.status.code(), Some(137));
+    // The fake's own counters are never faulted.
+    let out = fake
+        .command(&["-j", "__stats"])
+        .env("FAKE_ANKA_FAULTS", r#"{"action": "die"}"#)
+        .output()?;
+    assert_eq!(out.status.code(), Some(0));
     Ok(())
 }
 
