@@ -299,3 +299,45 @@ fn overlapping_pull_can_be_made_to_fail_fast() -> TestResult {
     assert_eq!(stats["corrupt_layers"], json!([]));
     Ok(())
 }
+
+#[test]
+fn concurrent_churn_keeps_the_state_whole_and_the_limit() -> TestResult {
+    let fake = Fake::with(json!({"timings": {"start_ms": 20.0, "stop_ms": 20.0}}))?;
+    let vms = ["vm-1", "vm-2", "vm-3", "vm-4"];
+    fake.clones(&vms)?;
+    let mut children = Vec::new();
+    for round in 0..4 {
+        for (i, vm) in vms.iter().enumerate() {
+            let op = match (round + i) % 4 {
+                0 | 2 => "start",
+                1 => "stop",
+                _ => "list",
+            };
+            let args = if op == "list" {
+                vec!["-j", "list", "-r"]
+            } else {
+                vec!["-j", op, vm]
+            };
+            children.push(
+                fake.command(&args)
+                    .stdout(std::process::Stdio::piped())
+                    .spawn()?,
+            );
+        }
+    }
+    for c in children {
+        let out = c.wait_with_output()?;
+        let env = envelope(&out)?;
+        if env["status"] == "ERROR" {
+            assert_eq!(
+                env["message"],
+                "maximum number of running instances exceeded"
+            );
+        }
+    }
+    let stats = fake.stats()?;
+    assert!(stats["counters"]["max_running_seen"].as_u64() <= Some(2));
+    assert!(stats["running_now"].as_u64() <= Some(2));
+    assert_eq!(fake.ok(&["list"])?.as_array().map(Vec::len), Some(5));
+    Ok(())
+}
