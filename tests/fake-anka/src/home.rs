@@ -23,13 +23,26 @@ pub struct Home {
 }
 
 impl Home {
-    /// Opens (creating it if needed) the directory named by `$FAKE_ANKA_HOME`, else `./.fake-anka`.
-    pub fn from_env() -> Result<Self, AnkaError> {
-        let raw = env::var_os(HOME_ENV)
+    /// The directory named by `$FAKE_ANKA_HOME`, else `./.fake-anka`.
+    pub fn env_dir() -> PathBuf {
+        env::var_os(HOME_ENV)
             .filter(|v| !v.is_empty())
             .map(PathBuf::from)
-            .unwrap_or_else(|| PathBuf::from(".fake-anka"));
-        Self::open(raw)
+            .unwrap_or_else(|| PathBuf::from(".fake-anka"))
+    }
+
+    /// Opens (creating it if needed) the directory named by `$FAKE_ANKA_HOME`, else `./.fake-anka`.
+    pub fn from_env() -> Result<Self, AnkaError> {
+        Self::open(Self::env_dir())
+    }
+
+    /// Opens `dir` only if it exists: helper processes (runner, crash watcher) that outlive a
+    /// test's temporary directory must not recreate it.
+    pub fn open_existing(dir: PathBuf) -> Result<Self, AnkaError> {
+        let root = fs::canonicalize(&dir).map_err(|e| {
+            AnkaError::internal(format!("state directory {} is gone: {e}", dir.display()))
+        })?;
+        Ok(Self { root })
     }
 
     /// Opens (creating it if needed) `dir` as the state directory.

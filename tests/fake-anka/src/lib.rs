@@ -127,18 +127,19 @@ fn open_home(dir: Option<&Path>) -> Result<Home, AnkaError> {
     }
 }
 
-/// The fake's internal helper processes.
+/// The fake's internal helper processes (they never create the state directory).
 fn internal(
     dir: Option<&Path>,
     cmd: &Command,
     stdin: &mut dyn Read,
     out: &mut Out<'_>,
 ) -> Option<i32> {
+    let home = || Home::open_existing(dir.map_or_else(Home::env_dir, Path::to_path_buf));
     let result = match cmd {
         Command::EmulatedRunner { vm } => {
-            open_home(dir).and_then(|h| runner::emulated::main(&h, vm, stdin).map(|_| ()))
+            home().and_then(|h| runner::emulated::main(&h, vm, stdin).map(|_| ()))
         }
-        Command::CrashWatch { vm } => open_home(dir).and_then(|h| crash::watch(&h, vm)),
+        Command::CrashWatch { vm } => home().and_then(|h| crash::watch(&h, vm)),
         _ => return None,
     };
     Some(match result {
