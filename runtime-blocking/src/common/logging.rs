@@ -13,7 +13,10 @@ pub fn init(file_dir: Option<&Path>, env: &BTreeMap<String, String>) -> anyhow::
         .map(|l| l.to_ascii_lowercase())
         .filter(|l| ["trace", "debug", "info", "warn", "error"].contains(&l.as_str()))
         .unwrap_or_else(|| "info".to_owned());
-    let filter = tracing_subscriber::EnvFilter::new(level);
+    // The level applies to our crates; dependencies (HTTP clients, pools) only warn.
+    let filter = tracing_subscriber::EnvFilter::new(format!(
+        "warn,anklet={level},anklet_lite={level},anklet_core={level}"
+    ));
     let builder = tracing_subscriber::fmt()
         .json()
         .with_current_span(false)
