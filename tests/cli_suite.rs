@@ -169,7 +169,8 @@ fn default_path_uses_home_and_config_file_name() {
 }
 
 #[test]
-fn no_subcommand_prints_the_summary_and_says_the_daemon_is_not_built() {
+fn no_subcommand_prints_the_summary_then_runs_the_daemon() {
+    // The fixture's App key file does not exist here: the daemon starts, says so, exits 1.
     cmd()
         .arg("-c")
         .arg(fixture("seed001-main.yml"))
@@ -177,7 +178,10 @@ fn no_subcommand_prints_the_summary_and_says_the_daemon_is_not_built() {
         .code(1)
         .stdout(predicate::str::contains("  - name: GITHUB_RECEIVER"))
         .stdout(predicate::str::contains(SECRETS[0]).not())
-        .stderr(predicate::str::contains("daemon mode is not built yet"));
+        .stderr(predicate::str::contains(
+            "cannot read the GitHub App private key file",
+        ))
+        .stderr(predicate::str::contains(SECRETS[0]).not());
 }
 
 #[test]
