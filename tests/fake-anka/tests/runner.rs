@@ -371,3 +371,21 @@ fn token_mode_registers_then_starts_the_runner() -> TestResult {
     assert_eq!(run_with_stdin(&fake, "vm", dead, "")?, 1);
     Ok(())
 }
+
+#[test]
+fn runner_vanishes_when_its_vm_directory_is_removed() -> TestResult {
+    let stub = Stub::start(0, 60_000)?;
+    let fake = host()?;
+    let pid = busy_runner(&stub, &fake)?;
+    std::fs::remove_dir_all(fake.home().join("vms").join("vm"))?;
+    assert!(
+        wait_for(Duration::from_secs(5), || !alive(pid)),
+        "an orphaned runner must not outlive its VM"
+    );
+    assert!(
+        !stub.has("complete") && !stub.has("close"),
+        "{:?}",
+        stub.events()
+    );
+    Ok(())
+}

@@ -2,10 +2,11 @@
 //! from the `anka run` that spawned it, so the config is never on argv or in the environment),
 //! opens a session, polls for a job every 100 ms, "runs" it for `duration_ms`, completes it and
 //! exits. A graceful `anka stop` leaves a marker; the runner then closes its session
-//! (`DELETE /sessions/{id}`) and exits. `delete`, `stop -f` and `vm_crash` SIGKILL it instead.
+//! (`DELETE /sessions/{id}`) and exits. `delete`, `stop -f` and `vm_crash` SIGKILL it instead;
+//! should it survive that, it vanishes silently as soon as its VM's directory is gone.
 
 use std::io::Read;
-use std::path::Path;
+use std::path::PathBuf;
 use std::thread;
 use std::time::{Duration, Instant};
 
@@ -26,28 +27,58 @@ const GIVE_UP: Duration = Duration::from_secs(60);
 pub enum End {
     /// The job was completed.
     Completed,
-    /// A graceful stop asked it to go offline.
+    /// A graceful stop asked it to go offline; it closed its session.
     Stopped,
+    /// Its VM's directory disappeared (VM deleted while the runner escaped the kill, or the
+    /// test's state directory removed): it vanished without a word, as with a killed guest.
+    Vanished,
+}
+
+/// Why the runner must end early.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Halt {
+    /// Graceful stop marker.
+    Stop,
+    /// The VM is gone.
+    Gone,
+}
+
+/// What the runner watches between calls: the stop marker and its VM's directory.
+struct Watch {
+    stop: PathBuf,
+    vm_dir: PathBuf,
+}
+
+impl Watch {
+    fn halt(&self) -> Option<Halt> {
+        if !self.vm_dir.exists() {
+            Some(Halt::Gone)
+        } else if self.stop.exists() {
+            Some(Halt::Stop)
+        } else {
+            None
+        }
+    }
 }
 
 fn log(vm: &str, msg: &str) {
     eprintln!("fake-anka: runner {vm}: {msg}");
 }
 
-/// Retries transient failures every 100 ms for up to a minute; stops early on a stop request.
+/// Retries transient failures every 100 ms for up to a minute; ends early on a halt.
 fn retry<T>(
     vm: &str,
-    stop: &Path,
+    watch: &Watch,
     what: &str,
     mut f: impl FnMut() -> Result<T, CallError>,
-) -> Result<Option<T>, AnkaError> {
+) -> Result<Result<T, Halt>, AnkaError> {
     let start = Instant::now();
     loop {
-        if stop.exists() {
-            return Ok(None);
+        if let Some(h) = watch.halt() {
+            return Ok(Err(h));
         }
         match f() {
-            Ok(v) => return Ok(Some(v)),
+            Ok(v) => return Ok(Ok(v)),
             Err(CallError::Fatal(e)) => {
                 return Err(AnkaError::internal(format!("{what}: {e}")));
             }
@@ -62,16 +93,16 @@ fn retry<T>(
     }
 }
 
-/// Sleeps `ms`, in 100 ms slices; true if a stop was requested meanwhile.
-fn work(ms: u64, stop: &Path) -> bool {
+/// Sleeps `ms`, in 100 ms slices; the halt that cut it short, if any.
+fn work(ms: u64, watch: &Watch) -> Option<Halt> {
     let end = Instant::now() + Duration::from_millis(ms);
     loop {
-        if stop.exists() {
-            return true;
+        if let Some(h) = watch.halt() {
+            return Some(h);
         }
         let now = Instant::now();
         if now >= end {
-            return false;
+            return None;
         }
         thread::sleep((end - now).min(POLL));
     }
@@ -80,7 +111,10 @@ fn work(ms: u64, stop: &Path) -> bool {
 /// The runner's life, given its JIT config.
 pub fn serve(home: &Home, vm: &str, encoded: &str) -> Result<End, AnkaError> {
     let cfg = jit::decode(encoded)?;
-    let stop = home.stop_marker(vm);
+    let watch = Watch {
+        stop: home.stop_marker(vm),
+        vm_dir: home.vm_dir(vm),
+    };
     log(
         vm,
         &format!(
@@ -89,14 +123,19 @@ pub fn serve(home: &Home, vm: &str, encoded: &str) -> Result<End, AnkaError> {
         ),
     );
     let svc = Service::new(&cfg);
-    let Some(session) = retry(vm, &stop, "POST /sessions", || {
+    let session = match retry(vm, &watch, "POST /sessions", || {
         svc.open_session(cfg.agent_id)
-    })?
-    else {
-        return Ok(End::Stopped);
+    })? {
+        Ok(s) => s,
+        Err(Halt::Stop) => return Ok(End::Stopped),
+        Err(Halt::Gone) => return Ok(End::Vanished),
     };
     log(vm, &format!("online, session {session}"));
-    let goodbye = |svc: &Service| {
+    let end_early = |h: Halt| {
+        if h == Halt::Gone {
+            log(vm, "the VM is gone: vanishing");
+            return Ok(End::Vanished);
+        }
         log(vm, "stop requested: closing the session");
         if let Err(e) = svc.close_session(&session) {
             log(vm, &format!("DELETE /sessions failed: {e:?}"));
@@ -104,13 +143,10 @@ pub fn serve(home: &Home, vm: &str, encoded: &str) -> Result<End, AnkaError> {
         Ok(End::Stopped)
     };
     let job: Job = loop {
-        if stop.exists() {
-            return goodbye(&svc);
-        }
-        match retry(vm, &stop, "GET job", || svc.poll_job(&session))? {
-            None => return goodbye(&svc),
-            Some(Some(job)) => break job,
-            Some(None) => thread::sleep(POLL),
+        match retry(vm, &watch, "GET job", || svc.poll_job(&session))? {
+            Err(h) => return end_early(h),
+            Ok(Some(job)) => break job,
+            Ok(None) => thread::sleep(POLL),
         }
     };
     log(
@@ -120,15 +156,15 @@ pub fn serve(home: &Home, vm: &str, encoded: &str) -> Result<End, AnkaError> {
             job.job_id, job.run_id, job.duration_ms
         ),
     );
-    if work(job.duration_ms, &stop) {
-        return goodbye(&svc);
+    if let Some(h) = work(job.duration_ms, &watch) {
+        return end_early(h);
     }
-    match retry(vm, &stop, "POST complete", || svc.complete(job.job_id))? {
-        Some(()) => {
+    match retry(vm, &watch, "POST complete", || svc.complete(job.job_id))? {
+        Ok(()) => {
             log(vm, &format!("job {} completed", job.job_id));
             Ok(End::Completed)
         }
-        None => goodbye(&svc),
+        Err(h) => end_early(h),
     }
 }
 
