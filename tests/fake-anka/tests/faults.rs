@@ -116,8 +116,19 @@ fn hang_sleeps_with_a_sleep_child_in_its_process_group() -> TestResult {
     let mut child = cmd.spawn()?;
     let anka = child.id();
     let stderr = child.stderr.take().ok_or("stderr")?;
-    let mut line = String::new();
-    BufReader::new(stderr).read_line(&mut line)?;
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let mut line = String::new();
+        let _ = BufReader::new(stderr).read_line(&mut line);
+        let _ = tx.send(line);
+    });
+    let Ok(line) = rx.recv_timeout(Duration::from_secs(20)) else {
+        let _ = Command::new("kill")
+            .args(["-KILL", "--", &format!("-{anka}")])
+            .status();
+        let _ = child.wait();
+        return Err("the hanging anka never logged its sleep child".into());
+    };
     let sleep_pid: u32 = line
         .split("sleep child pid ")
         .nth(1)
