@@ -18,6 +18,8 @@ pub mod github;
 #[cfg(feature = "host-probe")]
 pub mod host;
 #[cfg(feature = "server")]
+pub mod metrics;
+#[cfg(feature = "server")]
 pub mod receiver;
 pub mod store;
 #[cfg(feature = "vm")]

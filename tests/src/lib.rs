@@ -2,5 +2,6 @@
 //! tests share: a real `redis-server` per test ([`redis_server`]) and the receiver behaviour
 //! both daemons must show ([`receiver_suite`]).
 
+pub mod metrics_suite;
 pub mod receiver_suite;
 pub mod redis_server;

@@ -36,4 +36,4 @@ pub use registry::{
     HandlerMetrics, HostStats, LastRun, Metrics, PluginIdentity, QueueDepth, ReceiverMetrics, Step,
     UNKNOWN_TEMPLATE,
 };
-pub use routes::{Format, MetricsRoute, route};
+pub use routes::{FIRST_METRICS_PORT, Format, MetricsRoute, candidate_ports, route};

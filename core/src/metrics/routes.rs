@@ -74,6 +74,18 @@ pub fn route(method: &str, path_and_query: &str) -> Result<MetricsRoute, HttpRes
     }
 }
 
+/// The first port Anklet tries when `metrics.port` is unset.
+pub const FIRST_METRICS_PORT: u16 = 8080;
+
+/// The ports to try, in order: the configured one alone, else 8080 upwards (Anklet's rule; a
+/// runtime binds the first that is free instead of probing and closing, so no race).
+pub fn candidate_ports(configured: Option<u16>) -> std::ops::RangeInclusive<u16> {
+    match configured {
+        Some(p) => p..=p,
+        None => FIRST_METRICS_PORT..=u16::MAX,
+    }
+}
+
 fn prometheus(body: String) -> HttpResponse {
     HttpResponse {
         status: 200,
@@ -142,6 +154,15 @@ mod tests {
         );
         assert_eq!(route("POST", "/metrics").map_err(|r| r.status), Err(405));
         assert_eq!(route("GET", "/other").map_err(|r| r.status), Err(404));
+    }
+
+    #[test]
+    fn ports_follow_anklets_rule() {
+        assert_eq!(candidate_ports(Some(9100)).collect::<Vec<_>>(), vec![9100]);
+        assert_eq!(
+            candidate_ports(None).take(2).collect::<Vec<_>>(),
+            vec![8080, 8081]
+        );
     }
 
     #[test]

@@ -11,6 +11,7 @@
 //! handlers on other hosts see them through the store.
 
 pub mod handler;
+pub mod metrics;
 pub mod recovery;
 pub mod signals;
 
@@ -101,9 +102,15 @@ fn run_inner(
     env: &BTreeMap<String, String>,
     controls: std::sync::mpsc::Receiver<Control>,
 ) -> anyhow::Result<ExitCode> {
+    if config.metrics.is_aggregator() {
+        return metrics::run_aggregator(config, env, &controls);
+    }
     let clock = Arc::new(Clock::new());
     let store = open_shared_store(config, env)?;
-    let plugins = start_plugins(config, env, &store, &clock)?;
+    // Metrics: one registry fed by every plugin's notices; served and heartbeated.
+    let registry = metrics::registry(config, clock.now());
+    let plugins = start_plugins(config, env, &store, &clock, &registry)?;
+    let metrics = metrics::start(config, &registry, &store, &clock)?;
     let drain_file = drain_file(env);
     let mut stopping = false;
     let mut draining = false;
@@ -175,6 +182,7 @@ fn run_inner(
         tracing::info!(plugin = name, "receiver stopped");
     }
     drop(executors);
+    metrics.stop();
     Ok(ExitCode::SUCCESS)
 }
 
@@ -222,6 +230,7 @@ fn start_plugins(
     env: &BTreeMap<String, String>,
     store: &Arc<dyn SharedStore>,
     clock: &Arc<Clock>,
+    registry: &metrics::Registry,
 ) -> anyhow::Result<Plugins> {
     let mut plugins = Plugins {
         handlers: Vec::new(),
@@ -233,8 +242,12 @@ fn start_plugins(
         let executor = GithubExecutor::start(client_config(plugin)?, Arc::clone(clock));
         let name = plugin.name.clone();
         let notice_name = name.clone();
+        let (notice_registry, notice_clock) = (Arc::clone(registry), Arc::clone(clock));
         let exec = Executors {
-            store: Arc::clone(store),
+            store: Arc::new(metrics::MeteredStore::new(
+                Arc::clone(store),
+                Arc::clone(registry),
+            )),
             github: executor.handle(),
             anka: Arc::new(AnkaRunner::new(plugin.anka_path())),
             anka_settings: Arc::new(AnkaSettings::from_plugin(
@@ -242,7 +255,14 @@ fn start_plugins(
                 &plugins_path.to_string_lossy(),
             )),
             clock: Arc::clone(clock),
-            notices: Arc::new(move |n: &Notice| log_handler_notice(&notice_name, n)),
+            notices: Arc::new(move |n: &Notice| {
+                log_handler_notice(&notice_name, n);
+                metrics::lock(&notice_registry).record_handler_notice(
+                    &notice_name,
+                    notice_clock.now(),
+                    n,
+                );
+            }),
         };
         let machine = HostHandler::new(
             HostId(name.clone()),
@@ -258,7 +278,7 @@ fn start_plugins(
     let wake: Vec<_> = plugins.handlers.iter().map(|(_, h)| h.inputs()).collect();
     let wake = Arc::new(Mutex::new(wake));
     for plugin in config.plugins.iter().filter(|p| p.is_receiver()) {
-        let (server, recovery, executor) = start_receiver(plugin, store, clock, &wake)?;
+        let (server, recovery, executor) = start_receiver(plugin, store, clock, &wake, registry)?;
         plugins
             .receivers
             .push((plugin.name.clone(), server, recovery));
@@ -272,6 +292,7 @@ fn start_receiver(
     store: &Arc<dyn SharedStore>,
     clock: &Arc<Clock>,
     wake: &Arc<Mutex<Vec<impl Fn(Input) + Send + Sync + 'static>>>,
+    registry: &metrics::Registry,
 ) -> anyhow::Result<(
     ReceiverServer,
     Option<RecoveryThread>,
@@ -286,8 +307,10 @@ fn start_receiver(
         .port_number()
         .ok_or_else(|| anyhow!("receiver {name}: `port` is not set"))?;
     let (log_name, wake) = (name.clone(), Arc::clone(wake));
+    let (notice_registry, notice_clock) = (Arc::clone(registry), Arc::clone(clock));
     let notices = Arc::new(move |n: &ReceiverNotice| {
         crate::receiver::log_notice(&log_name, n);
+        metrics::lock(&notice_registry).record_receiver_notice(&log_name, notice_clock.now(), n);
         let input = match n {
             ReceiverNotice::Enqueued { .. } => Input::QueueNotEmpty,
             ReceiverNotice::JobNews { job, status } => Input::JobStatus {
