@@ -14,6 +14,8 @@
 //!   pulls. Default `*` (matches even commands without a subject).
 //! - `times`: how often the rule may fire, counted in the state under its lock, so `times: 1`
 //!   fires exactly once across concurrent processes. Absent = every time.
+//! - `probability` (0..=1) and `seed`: a matching call fires the rule with that chance; the draws
+//!   are deterministic (seeded, counted in the state), so a run can be replayed.
 //! - `action` and its fields: `fail` {`code` (default 1), `message`, `exit` (default 1)} ·
 //!   `hang` (sleeps until killed, with a `sleep` child in the same process group) · `slow`
 //!   {`factor`} · `die` {`exit`, default 137; no output at all} · `garbage` (the command runs, but
@@ -54,6 +56,10 @@ pub struct Rule {
     pub pattern: String,
     /// How many times it may fire.
     pub times: Option<u32>,
+    /// Chance (0..=1) that a matching call fires it; absent = always.
+    pub probability: Option<f64>,
+    /// Seed of the deterministic draws behind `probability` (default 0).
+    pub seed: u64,
     /// What it does.
     #[serde(flatten)]
     pub action: Action,
@@ -84,12 +90,28 @@ impl Rule {
                     || format!("times must be a small non-negative integer, not {t}"),
                 )?),
             };
+        let probability = match map.remove("probability") {
+            None | Some(Value::Null) => None,
+            Some(p) => Some(
+                p.as_f64()
+                    .filter(|x| (0.0..=1.0).contains(x))
+                    .ok_or_else(|| format!("probability must be between 0 and 1, not {p}"))?,
+            ),
+        };
+        let seed = match map.remove("seed") {
+            None | Some(Value::Null) => 0,
+            Some(v) => v
+                .as_u64()
+                .ok_or_else(|| format!("seed must be a non-negative integer, not {v}"))?,
+        };
         let action: Action =
             serde_json::from_value(Value::Object(map)).map_err(|e| e.to_string())?;
         Ok(Self {
             op,
             pattern,
             times,
+            probability,
+            seed,
             action,
         })
     }
@@ -247,6 +269,16 @@ fn relevant(action: &Action, op: &str) -> bool {
     }
 }
 
+/// The `n`th deterministic draw in [0, 1) of a rule seeded with `seed` (splitmix64), so a run
+/// with probabilistic faults can be replayed.
+fn unit(seed: u64, n: u64) -> f64 {
+    let mut z = seed.wrapping_add(n.wrapping_add(1).wrapping_mul(0x9E37_79B9_7F4A_7C15));
+    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    z ^= z >> 31;
+    (z >> 11) as f64 / (1u64 << 53) as f64
+}
+
 /// Picks the rules that fire for `op` on `subjects`, counting their uses in `state`
 /// (call under the state lock, then save).
 pub fn evaluate(state: &mut State, rules: &[Keyed], op: &str, subjects: &[String]) -> Active {
@@ -262,6 +294,14 @@ pub fn evaluate(state: &mut State, rules: &[Keyed], op: &str, subjects: &[String
         let used = state.fault_uses.get(key).copied().unwrap_or(0);
         if rule.times.is_some_and(|t| used >= t) {
             continue;
+        }
+        if let Some(p) = rule.probability {
+            let draws = state.fault_draws.entry(key.clone()).or_insert(0);
+            let x = unit(rule.seed, *draws);
+            *draws = draws.saturating_add(1);
+            if x >= p {
+                continue;
+            }
         }
         state.fault_uses.insert(key.clone(), used.saturating_add(1));
         state.stats.faults_fired = state.stats.faults_fired.saturating_add(1);
@@ -322,6 +362,26 @@ mod tests {
         assert!(parse_rules("t", r#"{"action":"nope"}"#).is_err());
         assert!(parse_rules("t", r#"{"action":"fail","cod":1}"#).is_err());
         assert!(parse_rules("t", r#"{"action":"slow"}"#).is_err());
+        Ok(())
+    }
+
+    #[test]
+    fn probability_is_seeded_and_roughly_right() -> Result<(), AnkaError> {
+        let rules = parse_rules(
+            "t",
+            r#"{"op":"start","action":"fail","probability":0.25,"seed":7}"#,
+        )?;
+        let fire = |state: &mut State| {
+            (0..400)
+                .map(|_| evaluate(state, &rules, "start", &[]).fail.is_some())
+                .collect::<Vec<_>>()
+        };
+        let a = fire(&mut State::default());
+        let b = fire(&mut State::default());
+        assert_eq!(a, b, "same seed, same draws");
+        let n = a.iter().filter(|x| **x).count();
+        assert!((60..=140).contains(&n), "{n} of 400 at p=0.25");
+        assert!(parse_rules("t", r#"{"action":"hang","probability":2}"#).is_err());
         Ok(())
     }
 

@@ -43,6 +43,8 @@ pub struct State {
     pub stats: Stats,
     /// How many times each `times`-limited fault rule has fired, by rule key.
     pub fault_uses: BTreeMap<String, u32>,
+    /// How many `probability` draws each fault rule has made, by rule key.
+    pub fault_draws: BTreeMap<String, u64>,
     /// Source of unique ids (VM uuids, pull ids, IPs).
     pub next_id: u64,
 }
@@ -64,6 +66,7 @@ impl Default for State {
             pulls: Vec::new(),
             stats: Stats::default(),
             fault_uses: BTreeMap::new(),
+            fault_draws: BTreeMap::new(),
             next_id: 1,
         }
     }
