@@ -30,6 +30,9 @@ pub fn apply_due(state: &mut State) {
         vm.status = VmStatus::Failed;
         vm.ip = None;
         crashed += 1;
+        for g in vm.guests.drain(..) {
+            procs::kill_guest(g.pid, g.parent);
+        }
         if let Some(pid) = vm.runner_pid.take() {
             procs::kill_helper(pid, procs::RUNNER);
             killed += 1;

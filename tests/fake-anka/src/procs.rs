@@ -2,6 +2,7 @@
 //! the fake's own detached helpers (emulated runner, crash watcher) in their own process group so
 //! a driver's process-group kill of `anka run` does not take the runner down with it.
 
+use std::collections::HashMap;
 use std::env;
 use std::fs::{self, OpenOptions};
 use std::io::Write;
@@ -62,6 +63,67 @@ pub fn kill_helper(pid: u32, role: &str) {
         && rustix::process::kill_process_group(p, Signal::KILL).is_err()
     {
         let _ = rustix::process::kill_process(p, Signal::KILL);
+    }
+}
+
+/// The parent pid of `pid` from `/proc/<pid>/stat`.
+fn ppid(pid: u32) -> Option<u32> {
+    let stat = fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    stat.rsplit_once(')')?
+        .1
+        .split_whitespace()
+        .nth(1)?
+        .parse()
+        .ok()
+}
+
+/// `pid` and all its descendants (from `/proc`; just `pid` where there is none).
+fn tree(pid: u32) -> Vec<u32> {
+    let mut children: HashMap<u32, Vec<u32>> = HashMap::new();
+    if let Ok(entries) = fs::read_dir("/proc") {
+        for entry in entries.flatten() {
+            let Some(p) = entry
+                .file_name()
+                .to_str()
+                .and_then(|n| n.parse::<u32>().ok())
+            else {
+                continue;
+            };
+            if let Some(pp) = ppid(p) {
+                children.entry(pp).or_default().push(p);
+            }
+        }
+    }
+    let mut all = vec![pid];
+    let mut i = 0;
+    while let Some(&p) = all.get(i) {
+        if let Some(kids) = children.get(&p) {
+            all.extend(kids.iter().copied().filter(|k| *k != p));
+        }
+        i += 1;
+        if all.len() > 4096 {
+            break;
+        }
+    }
+    all
+}
+
+/// SIGKILLs a guest command of `anka run` and everything it started, after checking that it
+/// still is the child of the `anka run` process that recorded it (where there is no `/proc`, it is
+/// assumed to be).
+pub fn kill_guest(pid: u32, parent: u32) {
+    let ours = if Path::new("/proc/self").exists() {
+        ppid(pid) == Some(parent)
+    } else {
+        true
+    };
+    if !ours {
+        return;
+    }
+    for p in tree(pid) {
+        if let Some(p) = i32::try_from(p).ok().and_then(Pid::from_raw) {
+            let _ = rustix::process::kill_process(p, Signal::KILL);
+        }
     }
 }
 

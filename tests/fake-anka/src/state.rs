@@ -315,6 +315,18 @@ pub struct Vm {
     pub crash_at: Option<f64>,
     /// Host folders mounted into it.
     pub mounts: Vec<MountRecord>,
+    /// Guest commands of `anka run` running in it right now, killed when the VM goes down.
+    #[serde(default)]
+    pub guests: Vec<GuestProc>,
+}
+
+/// A guest command running under an `anka run` process.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct GuestProc {
+    /// The command's pid.
+    pub pid: u32,
+    /// The `anka run` process that waits for it (checked before killing, against pid reuse).
+    pub parent: u32,
 }
 
 /// A pull in flight.

@@ -391,3 +391,45 @@ fn human_mode_errors_are_marked_fake_too() -> TestResult {
     assert_eq!(err, "fake-anka: error: ghost: not found\n");
     Ok(())
 }
+
+#[test]
+fn a_vm_going_down_cuts_off_run_with_125() -> TestResult {
+    let fake = Fake::new()?;
+    fake.clones(&["vm-a", "vm-b"])?;
+    for (vm, down) in [
+        ("vm-a", &["delete", "--yes", "vm-a"][..]),
+        ("vm-b", &["stop", "vm-b"]),
+    ] {
+        let child = fake
+            .command(&[
+                "-j",
+                "run",
+                vm,
+                "bash",
+                "-c",
+                "echo started; sleep 30; echo never",
+            ])
+            .stdout(Stdio::piped())
+            .spawn()?;
+        let registered = common::wait_for(std::time::Duration::from_secs(10), || {
+            fake.state().is_ok_and(|s| {
+                s["vms"][vm]["guests"]
+                    .as_array()
+                    .is_some_and(|g| !g.is_empty())
+            })
+        });
+        if !registered {
+            common::reap(child);
+            return Err(format!("{vm}: the guest command was never recorded").into());
+        }
+        let t = std::time::Instant::now();
+        fake.ok(down)?;
+        let out = child.wait_with_output()?;
+        assert!(t.elapsed() < std::time::Duration::from_secs(10));
+        assert_eq!(out.status.code(), Some(125), "{vm}");
+        let text = String::from_utf8(out.stdout.clone())?;
+        assert!(text.starts_with("started\n"), "{text}");
+        assert_eq!(envelope(&out)?["code"], 125);
+    }
+    Ok(())
+}

@@ -1,7 +1,8 @@
 //! `anka run [-w DIR] [-E] [-e V=X] [-f FILE] [-b] <vm> <cmd...>`: starts the VM if needed (subject
 //! to the running limit), then runs the guest command in `vms/<name>/home` with `HOME` set and
 //! stdin forwarded, passing its output through and exiting with its status. No envelope is
-//! printed after guest output (only the fake's own errors print one). A `failed` VM → exit 125.
+//! printed after guest output (only the fake's own errors print one). A `failed` VM → exit 125;
+//! so does a VM stopped, deleted or crashed while the command runs (the command is killed).
 //!
 //! Built-ins, recognised in the command (or in the script of `bash -c '<script>'`):
 //! - contains `run.sh --jitconfig`: JIT mode; the first stdin line is the JIT config, handed to a
@@ -29,7 +30,7 @@ use crate::crash;
 use crate::error::{AnkaError, Kind};
 use crate::runner::{register, spawn};
 use crate::shell;
-use crate::state::VmStatus;
+use crate::state::{GuestProc, VmStatus};
 use crate::store;
 
 const SHELLS: &[&str] = &["bash", "sh", "zsh", "/bin/bash", "/bin/sh", "/bin/zsh"];
@@ -255,6 +256,27 @@ fn plain(ctx: &mut Ctx<'_>, args: &RunArgs, name: &str) -> Result<Reply, AnkaErr
     let mut child = cmd
         .spawn()
         .map_err(|e| AnkaError::new(Kind::State, format!("run: cannot start: {e}")))?;
+    let guest = GuestProc {
+        pid: child.id(),
+        parent: std::process::id(),
+    };
+    let recorded = store::update(&ctx.home, |s| {
+        Ok(match s.vms.get_mut(name) {
+            Some(vm) if vm.status == VmStatus::Running => {
+                vm.guests.push(guest);
+                true
+            }
+            _ => false,
+        })
+    })?;
+    if !recorded {
+        let _ = child.kill();
+        let _ = child.wait();
+        return Err(AnkaError::new(
+            Kind::Disconnected,
+            format!("{name}: connection to the VM was lost"),
+        ));
+    }
     if let (Some(mut input), Some(mut to_child)) = (input, child.stdin.take()) {
         // Not joined: a caller's stdin may stay open after the guest command exits.
         thread::spawn(move || {
@@ -276,6 +298,22 @@ fn plain(ctx: &mut Ctx<'_>, args: &RunArgs, name: &str) -> Result<Reply, AnkaErr
         }
     });
     let status = child.wait()?;
+    let (pid, me) = (child.id(), std::process::id());
+    let still_up = store::update(&ctx.home, |s| {
+        Ok(match s.vms.get_mut(name) {
+            Some(vm) => {
+                vm.guests.retain(|g| g.pid != pid || g.parent != me);
+                vm.status == VmStatus::Running
+            }
+            None => false,
+        })
+    })?;
+    if !still_up {
+        return Err(AnkaError::new(
+            Kind::Disconnected,
+            format!("{name}: connection to the VM was lost"),
+        ));
+    }
     Ok(Reply::Exit(exit_code(status)))
 }
 

@@ -10,6 +10,8 @@
 //!   it vanishes without completing and without telling the runner service, as when a real guest
 //!   is powered off.
 //! - `modify <vm> cpu N | ram SIZE` needs a stopped VM.
+//! - `stop`, `suspend`, `delete` (and a `vm_crash`) SIGKILL the guest commands `anka run` is
+//!   running in the VM; that `anka run` then exits 125, the connection to the guest being lost.
 //! - `delete` of a running VM stops it first (stop delay + delete delay); deleting a template
 //!   frees only the layers no clone shares.
 
@@ -116,6 +118,7 @@ pub fn clone(
                 crash_watch_pid: None,
                 crash_at: None,
                 mounts: Vec::new(),
+                guests: Vec::new(),
             },
         );
         if let Some(t) = s.templates.get_mut(&uuid) {
@@ -273,6 +276,9 @@ fn halt(
                 if was_running {
                     vm.stop_date = Some(clock::now_rfc3339());
                 }
+                for g in vm.guests.drain(..) {
+                    procs::kill_guest(g.pid, g.parent);
+                }
                 halted.push((name, vm.runner_pid.take(), was_running));
             }
         }
@@ -347,6 +353,9 @@ pub fn delete(ctx: &Ctx<'_>, ids: &[String], yes: bool, all: bool) -> Result<Rep
                     .vms
                     .remove(&name)
                     .ok_or_else(|| AnkaError::not_found(id))?;
+                for g in &vm.guests {
+                    procs::kill_guest(g.pid, g.parent);
+                }
                 s.gc_layers();
                 s.stats.vms_deleted = s.stats.vms_deleted.saturating_add(1);
                 return Ok((
