@@ -5,6 +5,7 @@
 //! blocking thread).
 
 use anklet_core::handler::DiskSpace;
+use anklet_core::metrics::HostStats;
 use anklet_core::vm::volume::{Volume, space_of};
 use std::path::{Path, PathBuf};
 use sysinfo::{CpuRefreshKind, Disks, MemoryRefreshKind, RefreshKind, System};
@@ -67,10 +68,38 @@ pub fn volume_space(path: &Path) -> Result<DiskSpace, ProbeError> {
     space_of(&real.to_string_lossy(), &volumes()?).ok_or(ProbeError::NoVolume(real))
 }
 
+/// The host figures metrics report (Anklet's `host_*` fields): CPUs, memory, and the volume
+/// holding `/` as Anklet measures it. CPU usage is not sampled (it needs two reads apart).
+pub fn metrics_stats() -> Result<HostStats, ProbeError> {
+    let facts = host_facts()?;
+    let disk = volume_space(Path::new("/"))?;
+    Ok(HostStats {
+        cpu_count: facts.cpus as u64,
+        cpu_usage_percentage: 0.0,
+        memory_total_bytes: facts.total_memory_bytes,
+        memory_used_bytes: facts
+            .total_memory_bytes
+            .saturating_sub(facts.available_memory_bytes),
+        memory_available_bytes: facts.available_memory_bytes,
+        disk_total_bytes: disk.total_bytes,
+        disk_used_bytes: disk.total_bytes.saturating_sub(disk.available_bytes),
+        disk_available_bytes: disk.available_bytes,
+    })
+}
+
 #[cfg(test)]
 #[allow(clippy::unwrap_used, clippy::expect_used)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn metrics_stats_are_consistent() {
+        let s = metrics_stats().expect("Linux is supported and / is mounted");
+        assert!(s.cpu_count >= 1);
+        assert!(s.disk_total_bytes > 0);
+        assert_eq!(s.disk_used_bytes + s.disk_available_bytes, s.disk_total_bytes);
+        assert!(s.memory_used_bytes <= s.memory_total_bytes);
+    }
 
     #[test]
     fn this_host_has_cpus_and_memory() {

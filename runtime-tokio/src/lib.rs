@@ -3,6 +3,8 @@
 
 pub mod daemon;
 pub mod github;
+pub mod heartbeat;
+pub mod metrics;
 pub mod receiver;
 pub mod store;
 pub mod vm;

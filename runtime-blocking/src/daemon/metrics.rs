@@ -12,13 +12,12 @@ use crate::store::embedded::open_store;
 use crate::store::shared::{Exclusive, SharedStore};
 use anklet_core::config::Config;
 use anklet_core::ids::HostId;
-use anklet_core::metrics::{HostStats, Metrics, QueueDepth, stale_after};
+use anklet_core::metrics::{Metrics, QueueDepth, stale_after};
 use anklet_core::queue::QueueSettings;
 use anklet_core::queue::txn::{Op, Reply};
 use anklet_core::time::Timestamp;
 use anyhow::Context;
 use std::collections::BTreeMap;
-use std::path::Path;
 use std::process::ExitCode;
 use std::sync::mpsc::{Receiver, RecvTimeoutError, Sender, channel};
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -152,7 +151,7 @@ pub fn beat(registry: &Registry, store: &dyn SharedStore, clock: &Clock, hosts: 
 
 /// Reads host CPU, memory and disk, and the queue's depth, into the registry.
 pub fn refresh(registry: &Registry, store: &dyn SharedStore, clock: &Clock) {
-    if let Some(stats) = host_stats() {
+    if let Ok(stats) = crate::host::metrics_stats() {
         lock(registry).set_host_stats(stats);
     }
     match store.run(clock.now(), Op::List) {
@@ -164,23 +163,6 @@ pub fn refresh(registry: &Registry, store: &dyn SharedStore, clock: &Clock) {
         Ok(_) => {}
         Err(e) => tracing::debug!(error = e, "queue depth not read"),
     }
-}
-
-fn host_stats() -> Option<HostStats> {
-    let facts = crate::host::host_facts().ok()?;
-    let disk = crate::host::volume_space(Path::new("/")).ok();
-    Some(HostStats {
-        cpu_count: facts.cpus as u64,
-        cpu_usage_percentage: 0.0,
-        memory_total_bytes: facts.total_memory_bytes,
-        memory_used_bytes: facts
-            .total_memory_bytes
-            .saturating_sub(facts.available_memory_bytes),
-        memory_available_bytes: facts.available_memory_bytes,
-        disk_total_bytes: disk.map_or(0, |d| d.total_bytes),
-        disk_used_bytes: disk.map_or(0, |d| d.total_bytes.saturating_sub(d.available_bytes)),
-        disk_available_bytes: disk.map_or(0, |d| d.available_bytes),
-    })
 }
 
 /// Anklet's aggregator mode: no plugin runs; `/metrics/v1` and `/metrics/v2` answer for the

@@ -1,0 +1,50 @@
+//! Heartbeats and metric snapshots for the tokio daemon, the async twin of
+//! `anklet_lite::daemon::metrics`: every `metrics.sleep_interval` the daemon calls [`refresh`]
+//! (host CPU/memory/disk and queue depth into the registry) and [`beat`] (each handler's
+//! Anklet export stored as its heartbeat, which the aggregator lists with stale hosts marked).
+
+use crate::store::shared::SharedStore;
+use anklet_core::ids::HostId;
+use anklet_core::metrics::{Metrics, QueueDepth};
+use anklet_core::queue::txn::{Op, Reply};
+use anklet_lite::clock::Clock;
+use std::sync::{Arc, Mutex, MutexGuard};
+
+fn lock(registry: &Mutex<Metrics>) -> MutexGuard<'_, Metrics> {
+    // Counting survives a panic elsewhere; the registry stays usable.
+    registry.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+/// Stores each of `hosts`' export document as its heartbeat; a failed write is logged and
+/// retried at the next beat.
+pub async fn beat(registry: &Mutex<Metrics>, store: &SharedStore, clock: &Clock, hosts: &[String]) {
+    for host in hosts {
+        let now = clock.now();
+        let Some(payload) = lock(registry).heartbeat_payload(host, now) else {
+            continue;
+        };
+        if let Err(e) = store
+            .run(now, Op::Heartbeat(HostId(host.clone()), payload))
+            .await
+        {
+            tracing::warn!(plugin = host, error = e, "heartbeat not stored");
+        }
+    }
+}
+
+/// Reads host CPU, memory and disk (on a blocking thread), and the queue's depth, into the
+/// registry.
+pub async fn refresh(registry: &Arc<Mutex<Metrics>>, store: &SharedStore, clock: &Clock) {
+    if let Ok(Ok(stats)) = tokio::task::spawn_blocking(anklet_lite::host::metrics_stats).await {
+        lock(registry).set_host_stats(stats);
+    }
+    match store.run(clock.now(), Op::List).await {
+        Ok(Reply::Listing(l)) => lock(registry).set_queue_depth(QueueDepth {
+            queued: l.queued.len() as u64,
+            claimed: l.claimed.len() as u64,
+            dead: l.dead.len() as u64,
+        }),
+        Ok(_) => {}
+        Err(e) => tracing::debug!(error = e, "queue depth not read"),
+    }
+}
