@@ -2,6 +2,8 @@
 //! tests share: a real `redis-server` per test ([`redis_server`]) and the receiver behaviour
 //! both daemons must show ([`receiver_suite`]).
 
+pub mod behaviour;
+pub mod fleet;
 pub mod metrics_suite;
 pub mod receiver_suite;
 pub mod redis_server;

@@ -9,6 +9,29 @@ use crate::labels::{ClaimFilter, VmSpec};
 use crate::time::Timestamp;
 use std::time::Duration;
 
+/// How often a live node asks the store to requeue jobs whose lease lapsed (a host that died
+/// holding a job); any node may do it, more often than needed is harmless.
+pub const REAP_INTERVAL: Duration = Duration::from_secs(15);
+
+/// How often a host with jobs in hand reads their records for GitHub news the receiver stored
+/// (the webhook went to another process: this is how a handler hears `in_progress` and
+/// `completed` without waiting for its own API polls).
+pub const NEWS_POLL_INTERVAL: Duration = Duration::from_secs(1);
+
+/// The news a claimer should hear from a job's record: GitHub's status once it moved past
+/// queued.
+pub fn news_of(record: &JobRecord) -> Option<GithubJobStatus> {
+    match &record.status {
+        JobStatus::Queued => None,
+        JobStatus::InProgress { runner } => Some(GithubJobStatus::InProgress {
+            runner: runner.clone(),
+        }),
+        JobStatus::Completed { conclusion } => Some(GithubJobStatus::Completed {
+            conclusion: conclusion.clone(),
+        }),
+    }
+}
+
 /// Queue-wide settings; they are the store's, not a host's, so every host sees the same limit.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct QueueSettings {

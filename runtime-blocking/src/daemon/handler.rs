@@ -17,13 +17,14 @@ use anklet_core::handler::{
     Effect, EffectResult, Failure, FailureClass, ForgeCmd, HostHandler, Input, Notice,
 };
 use anklet_core::ids::{EffectId, JobId};
-use anklet_core::queue::{store_op, store_result};
+use anklet_core::queue::txn::{Op, Reply};
+use anklet_core::queue::{NEWS_POLL_INTERVAL, news_of, store_op, store_result};
 use anklet_core::vm::AnkaSettings;
 use std::collections::HashMap;
 use std::sync::mpsc::{Receiver, RecvTimeoutError, Sender, channel};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 /// Called with every notice of the handler, for logs and metrics.
 pub type NoticeSink = Arc<dyn Fn(&Notice) + Send + Sync>;
@@ -103,6 +104,7 @@ fn run(mut machine: HostHandler, exec: &Executors, rx: &Receiver<Msg>, tx: &Send
     // Labels of the jobs this host holds, from the claims the store answered: JIT configs are
     // created with exactly these.
     let labels: Arc<Mutex<HashMap<JobId, Vec<String>>>> = Arc::default();
+    let mut next_news = Instant::now() + NEWS_POLL_INTERVAL;
     loop {
         while let Some(effect) = machine.poll_effect() {
             dispatch(effect, exec, tx, &labels);
@@ -111,18 +113,46 @@ fn run(mut machine: HostHandler, exec: &Executors, rx: &Receiver<Msg>, tx: &Send
             return;
         }
         let now = exec.clock.now();
-        let wait = machine
-            .poll_timeout()
-            .map_or(Duration::from_secs(3600), |(t, _)| t.saturating_since(now));
+        let deadline = machine.poll_timeout().map(|(t, _)| t);
+        let wait = deadline
+            .map_or(Duration::from_secs(3600), |t| t.saturating_since(now))
+            .min(next_news.saturating_duration_since(Instant::now()));
         match rx.recv_timeout(wait) {
             Ok(Msg::Input(input)) => machine.handle_input(exec.clock.now(), input),
             Ok(Msg::Result(id, result)) => {
                 machine.handle_input(exec.clock.now(), Input::Result { id, result });
             }
-            Err(RecvTimeoutError::Timeout) => machine.handle_timeout(exec.clock.now()),
+            Err(RecvTimeoutError::Timeout) => {
+                let now = exec.clock.now();
+                if deadline.is_some_and(|t| t <= now) {
+                    machine.handle_timeout(now);
+                }
+            }
             Err(RecvTimeoutError::Disconnected) => return,
         }
+        if Instant::now() >= next_news {
+            next_news = Instant::now() + NEWS_POLL_INTERVAL;
+            let held: Vec<JobId> = lock(&labels).keys().copied().collect();
+            if !held.is_empty() {
+                poll_news(held, exec, tx);
+            }
+        }
     }
+}
+
+/// Reads the records of the jobs in hand and passes on GitHub news another process's receiver
+/// stored (the machine ignores news it already had).
+fn poll_news(held: Vec<JobId>, exec: &Executors, tx: &Sender<Msg>) {
+    let (store, clock, tx) = (Arc::clone(&exec.store), Arc::clone(&exec.clock), tx.clone());
+    std::thread::spawn(move || {
+        for job in held {
+            if let Ok(Reply::Record(Some(record))) = store.run(clock.now(), Op::Get(job)) {
+                if let Some(status) = news_of(&record) {
+                    let _ = tx.send(Msg::Input(Input::JobStatus { job, status }));
+                }
+            }
+        }
+    });
 }
 
 type Labels = Arc<Mutex<HashMap<JobId, Vec<String>>>>;

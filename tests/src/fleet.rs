@@ -1,0 +1,421 @@
+//! A fleet of real daemon processes for the behaviour suite: one receiver and N handler hosts
+//! of the binary under test, each its own process with its own `HOME` and fake-Mac state,
+//! sharing a real Redis, talking to the GitHub emulator (in this test process).
+//!
+//! Each handler host runs `anka` through a wrapper script that points `FAKE_ANKA_HOME` at the
+//! host's folder and execs the binary under test through a symlink named `anka` (both daemons
+//! embed the fake `anka` for the demo). Stand-ins only: nothing here is GitHub or Anka.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::missing_panics_doc)]
+
+use crate::redis_server::{RedisServer, ServerOptions, must_start};
+use github_emulator::{Emulator, EmulatorConfig, EmulatorHandle, JobSpec, TimeScale};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// The token every daemon and the emulator share.
+pub const TOKEN: &str = "ghp_behaviour_suite_token";
+/// The webhook secret.
+pub const SECRET: &str = "behaviour-suite-secret";
+/// Repository owner of every job.
+pub const OWNER: &str = "acme";
+/// Repository of every job.
+pub const REPO: &str = "app";
+/// The template every job runs on.
+pub const TEMPLATE: &str = "b3h4v10r-macos";
+
+/// How a fleet is built.
+#[derive(Clone, Debug)]
+pub struct FleetOptions {
+    /// Handler hosts.
+    pub hosts: usize,
+    /// Lease length, short so a killed host's jobs come back soon.
+    pub lease_seconds: u64,
+    /// Scale of the fake Macs' timings.
+    pub anka_time_scale: f64,
+    /// Whether the template is already on every host (no pull).
+    pub template_local: bool,
+}
+
+impl Default for FleetOptions {
+    fn default() -> Self {
+        Self {
+            hosts: 3,
+            lease_seconds: 6,
+            anka_time_scale: 0.01,
+            template_local: true,
+        }
+    }
+}
+
+/// One daemon process.
+pub struct Daemon {
+    /// The plugin name (the host id, for handlers).
+    pub name: String,
+    /// Its config file.
+    pub config: PathBuf,
+    /// Its `HOME` (pid file, drain file).
+    pub home: PathBuf,
+    child: Option<Child>,
+    log: PathBuf,
+}
+
+impl Daemon {
+    /// Whether the process still runs.
+    pub fn is_running(&mut self) -> bool {
+        self.child
+            .as_mut()
+            .is_some_and(|c| matches!(c.try_wait(), Ok(None)))
+    }
+
+    /// Sends a signal by number (2 = SIGINT, 3 = SIGQUIT, 9 = SIGKILL, 15 = SIGTERM).
+    pub fn signal(&self, signal: i32) {
+        if let Some(c) = &self.child {
+            let status = Command::new("kill")
+                .arg(format!("-{signal}"))
+                .arg(c.id().to_string())
+                .status()
+                .unwrap();
+            assert!(status.success(), "kill -{signal} {}", c.id());
+        }
+    }
+
+    /// Waits for the process to exit; its exit code (`None` when killed by a signal).
+    pub fn wait(&mut self, timeout: Duration) -> Option<i32> {
+        let deadline = Instant::now() + timeout;
+        let child = self.child.as_mut().expect("started");
+        loop {
+            if let Some(status) = child.try_wait().unwrap() {
+                return status.code();
+            }
+            assert!(
+                Instant::now() < deadline,
+                "{} did not exit within {timeout:?}; log:\n{}",
+                self.name,
+                self.log_tail()
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    /// Waits until the daemon wrote its pid file, which it does once its signal handlers are
+    /// installed: a signal sent before then would kill it instead of stopping it.
+    pub fn wait_ready(&mut self) {
+        let pid_file = self.home.join(".config/anklet/anklet.pid");
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while !pid_file.exists() {
+            assert!(
+                self.is_running() && Instant::now() < deadline,
+                "{} did not start:\n{}",
+                self.name,
+                self.log_tail()
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// The last lines of its log (stdout and stderr).
+    pub fn log_tail(&self) -> String {
+        let text = std::fs::read_to_string(&self.log).unwrap_or_default();
+        let lines: Vec<&str> = text.lines().collect();
+        lines[lines.len().saturating_sub(40)..].join("\n")
+    }
+
+    /// The whole log.
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+}
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        if let Some(c) = self.child.as_mut() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+}
+
+/// A receiver, handler hosts, Redis and the emulator.
+pub struct Fleet {
+    /// The GitHub emulator.
+    pub emulator: EmulatorHandle,
+    /// The shared Redis.
+    pub redis: RedisServer,
+    /// The receiver process.
+    pub receiver: Daemon,
+    /// The handler processes.
+    pub hosts: Vec<Daemon>,
+    bin: PathBuf,
+    dir: tempfile::TempDir,
+    options: FleetOptions,
+    receiver_port: u16,
+}
+
+impl Fleet {
+    /// Starts Redis (append-only, so a restart loses nothing), the emulator, the receiver and
+    /// the hosts, and waits until the receiver answers.
+    pub fn start(bin: &Path, options: FleetOptions) -> Self {
+        let redis = must_start(ServerOptions {
+            aof: true,
+            ..ServerOptions::default()
+        });
+        let dir = tempfile::Builder::new()
+            .prefix("anklet-fleet-")
+            .tempdir()
+            .unwrap();
+        let receiver_port = crate::redis_server::free_port().unwrap();
+        let emulator = Emulator::start(EmulatorConfig {
+            pats: vec![TOKEN.to_owned()],
+            webhook_urls: vec![format!("http://127.0.0.1:{receiver_port}/jobs/v1/receiver")],
+            webhook_secret: Some(SECRET.to_owned()),
+            time_scale: TimeScale::new(1.0).unwrap(),
+            ..EmulatorConfig::default()
+        })
+        .unwrap();
+        let link = dir.path().join("bin").join("anka");
+        std::fs::create_dir_all(link.parent().unwrap()).unwrap();
+        std::os::unix::fs::symlink(bin, &link).unwrap();
+        let mut fleet = Self {
+            emulator,
+            redis,
+            receiver: Daemon {
+                name: String::new(),
+                config: PathBuf::new(),
+                home: PathBuf::new(),
+                child: None,
+                log: PathBuf::new(),
+            },
+            hosts: Vec::new(),
+            bin: bin.to_owned(),
+            dir,
+            options,
+            receiver_port,
+        };
+        let receiver_yaml = format!(
+            "{}plugins:\n  - name: receiver\n    plugin: github_receiver\n    port: \"{receiver_port}\"\n    secret: {SECRET}\n    owner: {OWNER}\n    repo: {REPO}\n    token: {TOKEN}\n    github_api_url: {}\n    skip_redeliver: true\n",
+            fleet.globals(),
+            fleet.emulator.base_url()
+        );
+        fleet.receiver = fleet.spawn("receiver", &receiver_yaml);
+        fleet.wait_receiver();
+        for i in 0..fleet.options.hosts {
+            let host = fleet.new_host(i);
+            fleet.hosts.push(host);
+        }
+        fleet
+    }
+
+    fn globals(&self) -> String {
+        format!(
+            "global_database_url: 127.0.0.1\nglobal_database_port: {}\n",
+            self.redis.port()
+        )
+    }
+
+    /// The folder of host `i`'s fake Mac.
+    pub fn mac_dir(&self, i: usize) -> PathBuf {
+        self.dir.path().join(format!("mac-{i}"))
+    }
+
+    fn new_host(&self, i: usize) -> Daemon {
+        let mac = self.mac_dir(i);
+        if !mac.exists() {
+            std::fs::create_dir_all(&mac).unwrap();
+            let local = if self.options.template_local {
+                serde_json::json!([{ "uuid": TEMPLATE, "tag": "v1" }])
+            } else {
+                serde_json::json!([])
+            };
+            let seed = serde_json::json!({
+                "disk_total": 200_000_000_000u64,
+                "time_scale": self.options.anka_time_scale,
+                "registry": [{ "uuid": TEMPLATE, "name": "macos-behaviour", "latest": "v1",
+                               "tags": { "v1": { "size": 20_000_000_000u64 } } }],
+                "local": local,
+            });
+            std::fs::write(mac.join("seed.json"), seed.to_string()).unwrap();
+            let wrapper = mac.join("anka");
+            std::fs::write(
+                &wrapper,
+                format!(
+                    "#!/bin/sh\nFAKE_ANKA_HOME='{}' exec '{}' \"$@\"\n",
+                    mac.display(),
+                    self.dir.path().join("bin").join("anka").display()
+                ),
+            )
+            .unwrap();
+            use std::os::unix::fs::PermissionsExt;
+            std::fs::set_permissions(&wrapper, std::fs::Permissions::from_mode(0o755)).unwrap();
+        }
+        let name = format!("host-{i}");
+        let yaml = format!(
+            "{}plugins:\n  - name: {name}\n    plugin: github\n    owner: {OWNER}\n    repo: {REPO}\n    token: {TOKEN}\n    github_api_url: {}\n    anka_path: {}\n    lease_seconds: {}\n    registration_timeout_seconds: 20\n    job_poll_interval_seconds: 2\n    vm_health_interval_seconds: 2\n",
+            self.globals(),
+            self.emulator.base_url(),
+            mac.join("anka").display(),
+            self.options.lease_seconds,
+        );
+        self.spawn(&name, &yaml)
+    }
+
+    /// Starts host `i` again (after it was killed or stopped), with the same name and Mac.
+    pub fn restart_host(&mut self, i: usize) {
+        self.hosts[i] = self.new_host(i);
+    }
+
+    fn spawn(&self, name: &str, yaml: &str) -> Daemon {
+        let home = self.dir.path().join("home").join(name);
+        std::fs::create_dir_all(&home).unwrap();
+        let config = self.dir.path().join(format!("{name}.yml"));
+        std::fs::write(&config, yaml).unwrap();
+        let log = self.dir.path().join(format!("{name}.log"));
+        let out = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&log)
+            .unwrap();
+        let child = Command::new(&self.bin)
+            .arg("-c")
+            .arg(&config)
+            .env("HOME", &home)
+            .env("LOG_LEVEL", "debug")
+            .stdin(Stdio::null())
+            .stdout(out.try_clone().unwrap())
+            .stderr(out)
+            .spawn()
+            .unwrap();
+        let mut daemon = Daemon {
+            name: name.to_owned(),
+            config,
+            home,
+            child: Some(child),
+            log,
+        };
+        daemon.wait_ready();
+        daemon
+    }
+
+    fn wait_receiver(&mut self) {
+        let url = format!("http://127.0.0.1:{}/healthcheck", self.receiver_port);
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while Instant::now() < deadline {
+            if ureq::get(&url).call().is_ok() {
+                return;
+            }
+            assert!(
+                self.receiver.is_running(),
+                "the receiver exited:\n{}",
+                self.receiver.log_tail()
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        panic!("the receiver did not answer:\n{}", self.receiver.log_tail());
+    }
+
+    /// Queues `n` jobs that each run `duration_ms` once a runner has them.
+    pub fn create_jobs(&self, n: usize, duration_ms: u64) -> Vec<u64> {
+        let labels = [
+            "self-hosted".to_owned(),
+            format!("anka-template:{TEMPLATE}"),
+            "anka-template-tag:v1".to_owned(),
+        ];
+        let labels: Vec<&str> = labels.iter().map(String::as_str).collect();
+        (0..n)
+            .map(|_| {
+                let mut spec = JobSpec::new(OWNER, REPO, &labels);
+                spec.duration_ms = duration_ms;
+                self.emulator.create_job(spec).unwrap().id
+            })
+            .collect()
+    }
+
+    /// Waits until every job in `ids` completed; panics with the logs after `timeout`.
+    pub fn wait_completed(&self, ids: &[u64], timeout: Duration) {
+        let deadline = Instant::now() + timeout;
+        loop {
+            let done = ids
+                .iter()
+                .filter(|id| {
+                    self.emulator
+                        .job(**id)
+                        .is_some_and(|j| j.completed_at_ms.is_some())
+                })
+                .count();
+            if done == ids.len() {
+                return;
+            }
+            if Instant::now() > deadline {
+                let logs: Vec<String> = self
+                    .hosts
+                    .iter()
+                    .map(|h| format!("--- {}:\n{}", h.name, h.log_tail()))
+                    .collect();
+                panic!(
+                    "{done}/{} jobs completed within {timeout:?}; counts {:?}\n{}",
+                    ids.len(),
+                    self.emulator.counts(),
+                    logs.join("\n")
+                );
+            }
+            std::thread::sleep(Duration::from_millis(200));
+        }
+    }
+
+    /// Every job in `ids` completed with `success`, and none was run by two runners.
+    pub fn assert_completed_once(&self, ids: &[u64]) {
+        for id in ids {
+            let job = self.emulator.job(*id).expect("the emulator knows the job");
+            assert_eq!(
+                job.conclusion.as_deref(),
+                Some("success"),
+                "job {id}: {job:?}"
+            );
+        }
+    }
+
+    /// VMs of ours (named `anklet-vm-...`) host `i`'s fake Mac still has.
+    pub fn vms_left(&self, i: usize) -> Vec<String> {
+        let out = Command::new(self.mac_dir(i).join("anka"))
+            .args(["-j", "list"])
+            .output()
+            .unwrap();
+        let text = String::from_utf8_lossy(&out.stdout);
+        let last = text
+            .lines()
+            .rev()
+            .find(|l| !l.trim().is_empty())
+            .unwrap_or("");
+        let v: serde_json::Value = serde_json::from_str(last).unwrap_or_default();
+        v["body"]
+            .as_array()
+            .map(|a| {
+                a.iter()
+                    .filter_map(|e| e["name"].as_str())
+                    .filter(|n| n.starts_with("anklet-vm-"))
+                    .map(str::to_owned)
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+
+    /// Waits until no host has a VM of ours and GitHub lists no runner.
+    pub fn wait_clean(&self, timeout: Duration) {
+        let deadline = Instant::now() + timeout;
+        loop {
+            let vms: Vec<String> = (0..self.hosts.len())
+                .flat_map(|i| self.vms_left(i))
+                .collect();
+            let runners = self.emulator.runners();
+            if vms.is_empty() && runners.is_empty() {
+                return;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "left behind: VMs {vms:?}, runners {:?}",
+                runners.iter().map(|r| &r.name).collect::<Vec<_>>()
+            );
+            std::thread::sleep(Duration::from_millis(200));
+        }
+    }
+}
