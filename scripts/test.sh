@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The whole test suite. Store tests run real redis-servers (single, AOF, TLS, a 3-node cluster)
-# and use redis-cli, redis-benchmark and openssl; the contract tests (tests/tests/contract_*.rs)
+# and use redis-cli, redis-benchmark and openssl; the metrics tests pipe the live endpoints to
+# promtool (Debian package prometheus); the contract tests (tests/tests/contract_*.rs)
 # run GitHub's own tools (prism with GitHub's OpenAPI description, octokit's webhook signer) with
 # node. This installs what is missing (Debian/Ubuntu packages; as root, or with sudo), installs
 # the pinned npm packages of tests/contract (npm ci, skipped when the lock file is unchanged),
@@ -8,7 +9,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-tools=(redis-server redis-cli redis-benchmark openssl node npm)
+tools=(redis-server redis-cli redis-benchmark openssl promtool node npm)
 missing=()
 packages=()
 for tool in "${tools[@]}"; do
@@ -18,6 +19,7 @@ for tool in "${tools[@]}"; do
     redis-server) packages+=(redis-server) ;;
     redis-cli | redis-benchmark) packages+=(redis-tools) ;;
     openssl) packages+=(openssl) ;;
+    promtool) packages+=(prometheus) ;;
     node) packages+=(nodejs) ;;
     npm) packages+=(npm) ;;
   esac
@@ -49,6 +51,7 @@ for tool in "${tools[@]}"; do
   command -v "$tool" >/dev/null 2>&1 || { echo "missing $tool after install" >&2; exit 1; }
 done
 redis-server --version
+promtool --version 2>&1 | sed -n 1p
 
 # prism 5.14.2 (pinned in tests/contract/package.json) needs node >= 18.20.1; Debian 12 has 18.20.
 node -e 'const [a, b] = process.versions.node.split(".").map(Number);
