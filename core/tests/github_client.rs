@@ -105,11 +105,7 @@ fn get_job() -> Command {
 }
 
 fn remove_runner() -> Command {
-    ForgeCmd::RemoveRunner {
-        job: job(),
-        runner: vm(),
-    }
-    .into()
+    ForgeCmd::RemoveRunner { runner: vm() }.into()
 }
 
 /// `METHOD URL`, headers (Authorization shown as `Bearer [redacted]`), and the JSON body.

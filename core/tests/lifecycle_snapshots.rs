@@ -279,3 +279,101 @@ fn runner_taken_by_another_job_keeps_its_vm_until_that_job_ends() {
     assert!(delete > done, "{text}");
     snap("runner_taken_by_another_job", &w);
 }
+
+/// The runner list the sweep sees in `sweep_removes_only_our_orphan_runners`.
+fn listed_runners() -> EffectResult {
+    let names = [
+        "anklet-vm-mac1-77-1",  // ours, its job gone, its VM left behind
+        "anklet-vm-mac1-79-1",  // ours, its job gone, but running some job: busy
+        "anklet-vm-mac1-80-1",  // ours, its job gone, no VM (a removal that kept failing)
+        "anklet-vm-mac1-101-1", // ours, and job 101 is live here
+        "anklet-vm-mac2-78-1",  // another host's: left to its owner
+        "build-box-7",          // not made by anklet at all
+    ];
+    EffectResult::Runners(
+        names
+            .iter()
+            .enumerate()
+            .map(|(i, name)| RunnerInfo {
+                id: i as u64 + 1,
+                name: (*name).into(),
+                online: false,
+                busy: *name == "anklet-vm-mac1-79-1",
+            })
+            .collect(),
+    )
+}
+
+fn world_with_orphan_runners(settings: HandlerSettings) -> World {
+    use anklet_core::ids::VmName;
+    let mut w = World::new(settings);
+    w.templates = vec![template("t1", "v1", 40, 0)];
+    w.vms = vec![
+        VmName("anklet-vm-mac1-77-1".into()),
+        VmName("anklet-vm-mac1-79-1".into()),
+        VmName("anklet-vm-mac2-78-1".into()),
+    ];
+    w.queue.push_back(job(101, 1, T1));
+    w.rule(
+        1,
+        is_forge(|c| matches!(c, ForgeCmd::ListRunners)),
+        Some(listed_runners()),
+    );
+    w.rule(
+        1,
+        |e| {
+            matches!(e, Effect::Forge { cmd: ForgeCmd::RemoveRunner { runner }, .. }
+                if runner.0 == "anklet-vm-mac1-79-1")
+        },
+        fail(FailureClass::Busy, "runner is running a job"),
+    );
+    w
+}
+
+#[test]
+fn sweep_removes_only_our_orphan_runners() {
+    let mut settings = quiet_settings();
+    settings.max_vms = 3;
+    let w = drained(world_with_orphan_runners(settings), 10, 10_000);
+    let text = w.text();
+    let removed: Vec<&str> = text
+        .lines()
+        .filter_map(|l| l.split("github.remove_runner ").nth(1))
+        .collect();
+    // Our runners whose job is gone; the live job's runner is removed by its own cleanup.
+    assert_eq!(
+        removed,
+        [
+            "anklet-vm-mac1-77-1",
+            "anklet-vm-mac1-79-1",
+            "anklet-vm-mac1-80-1",
+            "anklet-vm-mac1-101-1"
+        ]
+    );
+    let removal_of_77 = text
+        .find("github.remove_runner anklet-vm-mac1-77-1")
+        .unwrap();
+    let delete_of_77 = text.find("vm.delete anklet-vm-mac1-77-1").unwrap();
+    assert!(
+        removal_of_77 < delete_of_77,
+        "the VM went before its runner"
+    );
+    // A busy runner runs a job: its VM stays. Other hosts' VMs and runners are never touched.
+    assert!(!text.contains("vm.delete anklet-vm-mac1-79-1"));
+    assert!(!text.contains("anklet-vm-mac1-80-1 deleted"));
+    assert!(!text.contains("mac2-78-1 removed") && !text.contains("delete anklet-vm-mac2"));
+    assert!(!text.contains("remove_runner build-box-7"));
+    snap("sweep_orphan_runners", &w);
+}
+
+#[test]
+fn a_sweep_with_the_keep_orphan_runners_defect_removes_none() {
+    let mut settings = quiet_settings();
+    settings.max_vms = 3;
+    settings.defect = Some(Defect::KeepOrphanRunners);
+    let w = drained(world_with_orphan_runners(settings), 10, 10_000);
+    let text = w.text();
+    assert!(!text.contains("orphan runner"), "{text}");
+    // Only the live job's own cleanup removes a runner.
+    assert_eq!(text.matches("github.remove_runner").count(), 1, "{text}");
+}

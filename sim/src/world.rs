@@ -17,7 +17,7 @@ use anklet_core::ids::{EffectId, HostId, JobId, TemplateId, VmName};
 use anklet_core::queue::{MemoryQueue, NewJob, Place, QueueSettings};
 use anklet_core::secret::Secret;
 use anklet_core::time::Timestamp;
-use std::collections::{BTreeSet, BinaryHeap, HashMap, VecDeque};
+use std::collections::{BTreeMap, BTreeSet, BinaryHeap, HashMap, VecDeque};
 use std::time::Duration;
 
 const GIB: u64 = 1 << 30;
@@ -25,6 +25,9 @@ const START: Timestamp = Timestamp(1_767_225_600_000);
 const SEC: Duration = Duration::from_secs(1);
 /// How many trace lines a violation report shows.
 pub const TRACE_TAIL: usize = 60;
+/// Time past one sweep period that an orphan runner may stay registered: the sweep's calls,
+/// and its retries (on the cleanup backoff) when GitHub fails them.
+const RUNNER_SLACK: Duration = Duration::from_secs(300);
 
 /// A broken invariant, with the instant it was seen.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
@@ -169,6 +172,10 @@ pub struct World {
     free: Vec<u32>,
     /// VMs the sweep is deleting (after a crash, a running job on them has no owner left).
     swept: BTreeSet<VmName>,
+    /// VMs a crashed process left behind: no lifecycle made them, and the sweep keeps one
+    /// whose runner still runs a job, so a later lifecycle of the same job does not answer
+    /// for it.
+    crash_orphans: BTreeSet<VmName>,
     /// Store results waiting to be handed back within the current drain.
     store_answers: Vec<(EffectId, EffectResult)>,
     arrivals: VecDeque<(Timestamp, JobId)>,
@@ -179,6 +186,14 @@ pub struct World {
     github: GitHub,
     store_down: bool,
     healed: bool,
+    /// Runners that must be gone by a deadline, by (host, job): the lifecycle a runner of ours
+    /// was made for ended on its host, so within one sweep period (plus slack) that host's
+    /// sweep must have removed every idle runner named for that job.
+    runner_deadlines: BTreeMap<(usize, JobId), Timestamp>,
+    /// The same deadlines in time order, for the periodic check (stale entries are skipped).
+    runner_checks: BTreeSet<(Timestamp, usize, JobId)>,
+    /// Jobs a crashed host held: their runners are due one sweep period after it is back.
+    crashed_jobs: Vec<(usize, JobId)>,
     report: Report,
     trace: Option<VecDeque<String>>,
     trace_all: bool,
@@ -205,6 +220,7 @@ impl World {
             free: Vec::new(),
             store_answers: Vec::new(),
             swept: BTreeSet::new(),
+            crash_orphans: BTreeSet::new(),
             arrivals: VecDeque::new(),
             hosts: Vec::new(),
             host_index: HashMap::new(),
@@ -212,6 +228,9 @@ impl World {
             github: GitHub::default(),
             store_down: false,
             healed: false,
+            runner_deadlines: BTreeMap::new(),
+            runner_checks: BTreeSet::new(),
+            crashed_jobs: Vec::new(),
             report: Report::default(),
             trace: options.trace.then(VecDeque::new),
             trace_all: options.trace_all,
@@ -336,7 +355,73 @@ impl World {
         host.timer_at = None;
         host.up_since = self.now;
         host.idle = false;
+        // A host that was down could not sweep: its runners are due a full period from now.
+        let due = self.runner_due();
+        let mut crashed = std::mem::take(&mut self.crashed_jobs);
+        crashed.retain(|&(h, job)| {
+            if h == i {
+                self.set_runner_deadline(h, job, due);
+            }
+            h != i
+        });
+        self.crashed_jobs = crashed;
+        for (&(h, job), deadline) in self.runner_deadlines.iter_mut() {
+            if h == i && *deadline < due {
+                *deadline = due;
+                self.runner_checks.insert((due, h, job));
+            }
+        }
         self.drain(i);
+    }
+
+    /// When a runner whose job ends now must be gone: one sweep period, plus slack for the
+    /// sweep's own calls and its retries after GitHub failures.
+    fn runner_due(&self) -> Timestamp {
+        self.now + self.settings.sweep_interval + RUNNER_SLACK
+    }
+
+    fn set_runner_deadline(&mut self, h: usize, job: JobId, due: Timestamp) {
+        self.runner_deadlines.insert((h, job), due);
+        self.runner_checks.insert((due, h, job));
+    }
+
+    /// No idle runner of ours outlives its job's lifecycle by more than a sweep period (plus
+    /// slack). A busy runner runs some job and GitHub removes it when that job ends, so it is
+    /// looked at again later. Checked at every reaper tick, over the deadlines that are due.
+    fn check_runners(&mut self) -> Result<(), Violation> {
+        while let Some(&(due, h, job)) = self.runner_checks.first() {
+            if due > self.now {
+                break;
+            }
+            self.runner_checks.pop_first();
+            if self.runner_deadlines.get(&(h, job)) != Some(&due) {
+                continue;
+            }
+            let prefix = format!("{}{}-{}-", VmName::PREFIX, self.hosts[h].id.0, job.0);
+            let mut busy = false;
+            for (name, (_, running)) in self
+                .github
+                .runners
+                .range(prefix.clone()..)
+                .take_while(|(name, _)| name.starts_with(&prefix))
+            {
+                if running.is_some() {
+                    busy = true;
+                } else {
+                    return Err(self.violation(format!(
+                        "runner {name} of mac{h} still registered {}s after {job} ended there",
+                        (self.settings.sweep_interval + RUNNER_SLACK).as_secs()
+                    )));
+                }
+            }
+            if busy {
+                let again = self.now + Duration::from_secs(60);
+                self.set_runner_deadline(h, job, again);
+            } else {
+                self.runner_deadlines.remove(&(h, job));
+            }
+        }
+        Ok(())
     }
 
     fn at(&mut self, t: Timestamp, e: Event) {
@@ -440,6 +525,7 @@ impl World {
                 matches!(j.status, GithubJobStatus::Completed { .. }) || dead.contains(id)
             })
             && self.hosts.iter().all(|h| h.anka.vms.is_empty())
+            && self.github.runners.is_empty()
     }
 
     fn handle(&mut self, event: Event) -> Result<(), Violation> {
@@ -484,6 +570,15 @@ impl World {
             Event::Crash(h) => {
                 if !self.healed && self.hosts[h].handler.is_some() {
                     self.log(|| format!("host mac{h} crashes"));
+                    let held: Vec<JobId> = self.hosts[h]
+                        .handler
+                        .as_ref()
+                        .map(|handler| handler.jobs().collect())
+                        .unwrap_or_default();
+                    self.crashed_jobs
+                        .extend(held.into_iter().map(|job| (h, job)));
+                    let left = self.hosts[h].anka.vms.keys().cloned();
+                    self.crash_orphans.extend(left);
                     self.hosts[h].handler = None;
                     self.hosts[h].epoch += 1;
                     // A crash kills the pull in progress.
@@ -503,6 +598,7 @@ impl World {
                 }
             }
             Event::Reap => {
+                self.check_runners()?;
                 if !self.store_down {
                     for r in self.queue.reap_expired(self.now) {
                         self.log(|| {
@@ -696,6 +792,14 @@ impl World {
         if let Effect::Notice(Notice::OrphanVm { vm }) = effect {
             self.swept.insert(vm.clone());
         }
+        if let Effect::Notice(Notice::JobClaimed { job, .. }) = effect {
+            // A live lifecycle holds the job's runners again.
+            self.runner_deadlines.remove(&(h, *job));
+        }
+        if let Effect::Notice(Notice::JobEnded { job, .. }) = effect {
+            let due = self.runner_due();
+            self.set_runner_deadline(h, *job, due);
+        }
         if let Effect::Notice(Notice::JobEnded { job, end }) = effect {
             // When a lifecycle ends, every VM it made is gone.
             let left: Vec<&VmName> = self.hosts[h]
@@ -703,6 +807,7 @@ impl World {
                 .vms
                 .keys()
                 .filter(|vm| vm.owner().is_some_and(|(_, j)| j == *job))
+                .filter(|vm| !self.crash_orphans.contains(*vm))
                 .collect();
             if !left.is_empty() {
                 return Err(self.violation(format!(
@@ -884,6 +989,7 @@ impl World {
                 let alive = self.hosts[h].anka.vms.get(&vm).is_some_and(|v| v.running);
                 self.hosts[h].anka.vms.remove(&vm);
                 let swept = self.swept.remove(&vm);
+                self.crash_orphans.remove(&vm);
                 if let Some(job) = self.runner_gone(&vm)
                     && alive
                     && !swept
@@ -900,8 +1006,9 @@ impl World {
 
     fn forge(&mut self, _h: usize, cmd: ForgeCmd) -> (Duration, EffectResult) {
         let latency = Duration::from_millis(150);
-        let flaky = !matches!(cmd, ForgeCmd::RemoveRunner { .. });
-        if flaky && self.dice.chance(self.scenario.faults.api_fail) {
+        // Every call may fail, runner removals too: a runner whose removal kept failing stays
+        // registered, and the orphan sweep has to find it.
+        if self.dice.chance(self.scenario.faults.api_fail) {
             let f = Failure::new(FailureClass::Transient, "502 Bad Gateway");
             return (latency, EffectResult::Failed(f));
         }
@@ -918,7 +1025,7 @@ impl World {
                     EffectResult::Failed(Failure::new(FailureClass::NotFound, "404")),
                 ),
             },
-            ForgeCmd::RemoveRunner { runner, .. } => {
+            ForgeCmd::RemoveRunner { runner } => {
                 if self
                     .github
                     .runners
@@ -944,7 +1051,7 @@ impl World {
                     .map(|(i, (name, (_, running)))| RunnerInfo {
                         id: i as u64 + 1,
                         name: name.clone(),
-                        online: true,
+                        online: self.vm_running(&VmName(name.clone())),
                         busy: running.is_some(),
                     })
                     .collect();
@@ -1075,9 +1182,12 @@ impl World {
     /// A VM with a runner was deleted: a job it ran fails (GitHub loses the runner). Returns
     /// that job.
     fn runner_gone(&mut self, vm: &VmName) -> Option<JobId> {
-        let Some((_, Some(job))) = self.github.runners.remove(&vm.0) else {
+        // An idle runner stays registered (offline) until someone removes it: GitHub forgets
+        // only an ephemeral runner whose job ends, and the orphan sweep must do the rest.
+        let Some(&(_, Some(job))) = self.github.runners.get(&vm.0) else {
             return None;
         };
+        self.github.runners.remove(&vm.0);
         let running = self.github.jobs.get(&job).is_some_and(|j| {
             j.status
                 == GithubJobStatus::InProgress {
@@ -1184,6 +1294,10 @@ impl World {
                 let vms: Vec<&VmName> = h.anka.vms.keys().collect();
                 return Err(self.violation(format!("mac{i} still has VMs {vms:?}")));
             }
+        }
+        if !self.github.runners.is_empty() {
+            let names: Vec<&String> = self.github.runners.keys().collect();
+            return Err(self.violation(format!("runners still registered: {names:?}")));
         }
         for r in self.queue.records() {
             if r.place != Place::Queued && !matches!(r.place, Place::Dead { .. }) {

@@ -4,7 +4,7 @@
 
 use anklet_core::handler::Defect;
 use anklet_sim::sweep::{run_seed, sweep};
-use anklet_sim::world::Options;
+use anklet_sim::world::{Options, Violation};
 
 #[test]
 fn the_real_core_passes_a_thousand_seeds() {
@@ -28,8 +28,21 @@ fn the_real_core_passes_a_thousand_seeds() {
 
 #[test]
 fn a_core_that_leaks_a_vm_after_a_failed_clone_is_caught_and_replays() {
+    caught_and_replayed(Defect::LeakVmAfterCloneFailure);
+}
+
+#[test]
+fn a_core_whose_sweep_keeps_orphan_runners_is_caught_and_replays() {
+    // Caught by the runner invariant, not by some other symptom.
+    let violation = caught_and_replayed(Defect::KeepOrphanRunners);
+    assert!(violation.what.contains("still registered"), "{violation}");
+}
+
+/// Sweeps 1,000 seeds with a broken core: some seed must break an invariant, and replaying
+/// that seed gives the very same violation.
+fn caught_and_replayed(defect: Defect) -> Violation {
     let broken = Options {
-        defect: Some(Defect::LeakVmAfterCloneFailure),
+        defect: Some(defect),
         ..Options::default()
     };
     let runs = sweep(0, 1000, broken, |_| {});
@@ -39,7 +52,7 @@ fn a_core_that_leaks_a_vm_after_a_failed_clone_is_caught_and_replays() {
         .violation
         .clone()
         .expect("the sweep caught the defect");
-    eprintln!("defect caught by seed {}: {violation}", failed.seed);
+    eprintln!("{defect:?} caught by seed {}: {violation}", failed.seed);
     // Replaying the seed gives the very same violation.
     let (again, tail) = run_seed(
         failed.seed,
@@ -48,8 +61,9 @@ fn a_core_that_leaks_a_vm_after_a_failed_clone_is_caught_and_replays() {
             ..broken
         },
     );
-    assert_eq!(again.violation, Some(violation));
+    assert_eq!(again.violation, Some(violation.clone()));
     assert!(!tail.is_empty());
+    violation
 }
 
 #[test]

@@ -189,10 +189,11 @@ pub enum ForgeCmd {
         /// The job.
         job: JobRef,
     },
-    /// Remove a runner by name; a runner that does not exist counts as removed.
+    /// Remove a self-hosted runner by name, from the configured scope (where every runner of
+    /// ours is registered); a runner that does not exist counts as removed, a runner running a
+    /// job fails as [`FailureClass::Busy`](super::FailureClass::Busy). No job is named: the
+    /// orphan sweep removes runners whose job this host no longer knows.
     RemoveRunner {
-        /// The job whose scope the runner lives in.
-        job: JobRef,
         /// The runner.
         runner: VmName,
     },
@@ -343,6 +344,12 @@ pub enum Notice {
         /// The VM.
         vm: VmName,
     },
+    /// A runner of ours whose job has no live lifecycle on this host (left by a crash or a
+    /// removal that kept failing) is removed from GitHub; its VM, if any, is deleted after.
+    OrphanRunner {
+        /// The runner (named as its VM).
+        runner: VmName,
+    },
     /// A claim of a job this host already holds was handed straight back (the next store
     /// effect is that requeue; it belongs to the new claim, not to the lifecycle).
     ClaimGivenBack {
@@ -471,7 +478,7 @@ impl std::fmt::Display for ForgeCmd {
                 )
             }
             ForgeCmd::GetJob { job } => write!(f, "get_job {}", job.id),
-            ForgeCmd::RemoveRunner { runner, .. } => write!(f, "remove_runner {runner}"),
+            ForgeCmd::RemoveRunner { runner } => write!(f, "remove_runner {runner}"),
             ForgeCmd::CancelWorkflowRun { job } => {
                 write!(f, "cancel_workflow_run run={} (for {})", job.run_id, job.id)
             }
@@ -515,6 +522,9 @@ impl std::fmt::Display for Notice {
             },
             Notice::FreshVm { job, reason } => write!(f, "{job} fresh VM after {reason}"),
             Notice::OrphanVm { vm } => write!(f, "orphan VM {vm} deleted by the sweep"),
+            Notice::OrphanRunner { runner } => {
+                write!(f, "orphan runner {runner} removed by the sweep")
+            }
             Notice::ClaimGivenBack { job } => {
                 write!(f, "claim of {job} given back (already held here)")
             }

@@ -22,6 +22,7 @@ use crate::config::RunnerRegistration;
 use crate::ids::{EffectId, HostId, JobId, VmName};
 use crate::labels::VmSpec;
 use crate::time::Timestamp;
+use std::collections::BTreeSet;
 use std::time::Duration;
 
 /// The world a lifecycle acts on during one call.
@@ -31,6 +32,9 @@ pub(crate) struct Ctx<'a> {
     pub(crate) settings: &'a HandlerSettings,
     pub(crate) out: &'a mut Outbox,
     pub(crate) cache: &'a mut TemplateCache,
+    /// Our VMs that no live lifecycle holds (the sweep's orphans, say a crashed process's VM
+    /// whose runner still runs a job): a new VM never takes one of their names.
+    pub(crate) orphans: &'a BTreeSet<VmName>,
 }
 
 /// How a lifecycle ends, decided once.
@@ -131,6 +135,9 @@ pub(crate) struct JobLifecycle {
     /// The VM that may exist: set when clone is asked, cleared when delete succeeds.
     vm: Option<VmName>,
     vms_made: u32,
+    /// The number in the last VM name (`anklet-vm-<host>-<job>-<n>`); ahead of `vms_made` when
+    /// a name was skipped because an orphan of an earlier claim still has it.
+    vm_number: u32,
     /// A clone, start or runner start whose result is still awaited.
     vm_op: Option<EffectId>,
     runner_may_exist: bool,
@@ -171,6 +178,7 @@ impl JobLifecycle {
             },
             vm: None,
             vms_made: 0,
+            vm_number: 0,
             vm_op: None,
             runner_may_exist: false,
             tries: 0,
@@ -300,7 +308,13 @@ impl JobLifecycle {
     /// The template is local: clone a VM from it.
     pub(crate) fn clone_vm(&mut self, ctx: &mut Ctx<'_>) {
         self.vms_made += 1;
-        let vm = VmName::for_job(ctx.host, self.id(), self.vms_made);
+        let vm = loop {
+            self.vm_number += 1;
+            let vm = VmName::for_job(ctx.host, self.id(), self.vm_number);
+            if !ctx.orphans.contains(&vm) {
+                break vm;
+            }
+        };
         ctx.cache.touch(&self.spec.template, ctx.now);
         let cmd = VmCmd::Clone {
             vm: vm.clone(),
@@ -487,7 +501,6 @@ impl JobLifecycle {
                 .is_none_or(|(retry_at, _)| retry_at <= ctx.now)
         {
             let cmd = ForgeCmd::RemoveRunner {
-                job: self.job.job.clone(),
                 runner: self.vm_name(),
             };
 
@@ -641,13 +654,19 @@ impl JobLifecycle {
                 format!("unexpected result {other:?}"),
             ),
         };
-        let best_effort = matches!(step, CleanupStep::CancelRun | CleanupStep::RemoveRunner);
-        let policy = if best_effort {
-            s.github_retry
-        } else {
-            s.cleanup_retry
+        // Cancelling the run is best effort. Removing the runner is retried like the store write
+        // and the delete: the runner may run a job GitHub gave it (its news lost), and giving up
+        // would delete the VM under that job. Only a refusal for good ends it, and not while
+        // GitHub has called the runner busy and its deadline has not come.
+        let held_busy = self.runner_busy.is_some_and(|(_, until)| until > ctx.now);
+        let (policy, give_up) = match step {
+            CleanupStep::CancelRun => (s.github_retry, failure.class == FailureClass::Permanent),
+            CleanupStep::RemoveRunner => (
+                s.cleanup_retry,
+                failure.class == FailureClass::Permanent && !held_busy,
+            ),
+            CleanupStep::Store | CleanupStep::DeleteVm => (s.cleanup_retry, false),
         };
-        let give_up = best_effort && failure.class == FailureClass::Permanent;
         let delay = if give_up {
             None
         } else {
@@ -662,7 +681,8 @@ impl JobLifecycle {
         match delay {
             Some(d) => c.retry_at = Some(ctx.now + d),
             None => {
-                // Only best-effort steps run out of tries; the sweep finds what is left.
+                // Only the run's cancel runs out of tries, and a runner removal GitHub refuses
+                // for good; the sweep finds what is left.
                 c.tries = 0;
                 match step {
                     CleanupStep::CancelRun => c.cancel_run = false,

@@ -37,7 +37,7 @@ use job::{Ctx, End, JobLifecycle};
 use jobs::JobMap;
 use outbox::{Outbox, Owner};
 use pull::PullTask;
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 
 /// Why the machine wants to be woken, for logs ("why did we wake?").
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -69,6 +69,23 @@ enum Claim {
     WaitUntil(Timestamp),
 }
 
+/// The orphan sweep between its steps. Runners go first: a VM of ours that no live job holds
+/// is deleted once the runner list shows no runner of that name, or once GitHub confirms its
+/// runner removed; a runner still running a job (GitHub answers busy) keeps its VM.
+#[derive(Debug, Default)]
+struct Sweep {
+    /// Our VMs no live lifecycle held at the last inventory, until their delete is confirmed.
+    /// They hold VM slots meanwhile, like the lifecycles' VMs.
+    vms: BTreeSet<VmName>,
+    /// Runner removals in flight, by effect id.
+    runners: BTreeMap<EffectId, VmName>,
+    /// VM deletes in flight, by effect id.
+    deletes: BTreeMap<EffectId, VmName>,
+    /// Sweeps in a row that could not finish (listing or removal failed); the next comes
+    /// sooner, on the cleanup backoff, instead of a whole interval later.
+    tries: u32,
+}
+
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Inventory {
     /// Not loaded yet: the op in flight, or the time of the next try, and tries so far.
@@ -91,6 +108,7 @@ pub struct HostHandler {
     jobs: JobMap,
     pull: Option<PullTask>,
     status: Option<HostStatus>,
+    sweep: Sweep,
 }
 
 impl HostHandler {
@@ -109,6 +127,7 @@ impl HostHandler {
             jobs: JobMap::default(),
             pull: None,
             status: None,
+            sweep: Sweep::default(),
         };
         me.pump();
         me
@@ -231,6 +250,7 @@ impl HostHandler {
             settings: &self.settings,
             out: &mut self.out,
             cache: &mut self.cache,
+            orphans: &self.sweep.vms,
         };
         (ctx, &mut self.jobs, &mut self.pull)
     }
@@ -240,15 +260,9 @@ impl HostHandler {
             Owner::Inventory => self.on_inventory(result),
             // A failed give-back is left to the lease reaper.
             Owner::GiveBack => {}
-            Owner::Sweep => {
-                if let EffectResult::Failed(f) = result {
-                    self.out.notice(Notice::StepFailed {
-                        job: None,
-                        step: "sweep_delete",
-                        detail: format!("{:?}: {}", f.class, f.message),
-                    });
-                }
-            }
+            Owner::Sweep => self.on_orphan_deleted(id, result),
+            Owner::RunnerList => self.on_runner_list(result),
+            Owner::RunnerSweep => self.on_orphan_runner_removed(id, result),
             Owner::Claim => self.on_claimed(result),
             Owner::Pull => {
                 let pinned = self.pinned();
@@ -340,22 +354,164 @@ impl HostHandler {
         }
     }
 
-    /// Deletes our VMs that no live lifecycle holds: left by a crash, a kill, or a lost result.
-    /// VMs of other hosts or not named by us are never touched; a VM being cloned is held by
-    /// its lifecycle from the moment the clone is asked, so it is never swept.
+    /// Starts the orphan sweep with the host's VM list: our VMs that no live lifecycle holds
+    /// (left by a crash, a kill, or a lost result) are noted, and the scope's runners are
+    /// listed; [`HostHandler::on_runner_list`] goes on. VMs of other hosts or not named by us
+    /// are never touched; a VM being cloned is held by its lifecycle from the moment the clone
+    /// is asked, so it is never swept.
     fn sweep(&mut self, vms: Vec<VmName>) {
         let held: BTreeSet<&VmName> = self.jobs.values().filter_map(JobLifecycle::vm).collect();
-        let orphans: Vec<VmName> = vms
+        self.sweep.vms = vms
             .into_iter()
             .filter(|vm| vm.owner().is_some_and(|(host, _)| host == self.host))
             .filter(|vm| !held.contains(vm))
             .collect();
-        for vm in orphans {
-            self.out.notice(Notice::OrphanVm { vm: vm.clone() });
-            let cmd = VmCmd::Delete { vm };
-            let _ = self
-                .out
-                .vm(Owner::Sweep, self.now, self.settings.delete_timeout, cmd);
+        let _ = self.out.forge(
+            Owner::RunnerList,
+            self.now,
+            self.settings.github_timeout,
+            ForgeCmd::ListRunners,
+        );
+    }
+
+    /// The runner list arrived: removes each runner of ours whose job has no live lifecycle
+    /// here (runners of other hosts are left to their owners, runners not named by us are
+    /// never touched), and deletes the orphan VMs that have no runner left to remove.
+    fn on_runner_list(&mut self, result: EffectResult) {
+        let runners = match result {
+            EffectResult::Runners(runners) => runners,
+            other => {
+                self.out.notice(Notice::StepFailed {
+                    job: None,
+                    step: "sweep_runners",
+                    detail: format!("{other:?}"),
+                });
+                self.sweep_sooner();
+                // Without the list, do what the sweep did before runners were listed: a VM
+                // left behind must not hold its slot until GitHub answers.
+                let orphans: Vec<VmName> = self.sweep.vms.iter().cloned().collect();
+                for vm in orphans {
+                    self.delete_orphan_vm(vm);
+                }
+                return;
+            }
+        };
+        self.sweep.tries = 0;
+        let skip = self.settings.defect == Some(Defect::KeepOrphanRunners);
+        let mut removing = BTreeSet::new();
+        for info in runners {
+            let runner = VmName(info.name);
+            let orphan = runner
+                .owner()
+                .is_some_and(|(host, job)| host == self.host && !self.jobs.contains_key(&job));
+            if !orphan || skip {
+                continue;
+            }
+            if !self.sweep.runners.values().any(|r| *r == runner) {
+                self.out.notice(Notice::OrphanRunner {
+                    runner: runner.clone(),
+                });
+                let cmd = ForgeCmd::RemoveRunner {
+                    runner: runner.clone(),
+                };
+                let id = self.out.forge(
+                    Owner::RunnerSweep,
+                    self.now,
+                    self.settings.github_timeout,
+                    cmd,
+                );
+                self.sweep.runners.insert(id, runner.clone());
+            }
+            removing.insert(runner);
+        }
+        let free: Vec<VmName> = self
+            .sweep
+            .vms
+            .iter()
+            .filter(|vm| !removing.contains(*vm))
+            .cloned()
+            .collect();
+        for vm in free {
+            self.delete_orphan_vm(vm);
+        }
+    }
+
+    /// A runner removal of the sweep answered: once the runner is gone, its VM (if it is one
+    /// of the orphans) can go; a busy runner runs a job, so its VM stays for a later sweep.
+    fn on_orphan_runner_removed(&mut self, id: EffectId, result: EffectResult) {
+        let Some(runner) = self.sweep.runners.remove(&id) else {
+            return;
+        };
+        match result {
+            EffectResult::Done => self.delete_orphan_vm(runner),
+            EffectResult::Failed(f) if f.class == FailureClass::NotFound => {
+                self.delete_orphan_vm(runner)
+            }
+            other => {
+                let busy =
+                    matches!(&other, EffectResult::Failed(f) if f.class == FailureClass::Busy);
+                self.out.notice(Notice::StepFailed {
+                    job: None,
+                    step: "sweep_remove_runner",
+                    detail: format!("{runner}: {other:?}"),
+                });
+                if !busy {
+                    self.sweep_sooner();
+                }
+            }
+        }
+    }
+
+    /// Deletes an orphan VM of the current sweep, unless a lifecycle took its name since the
+    /// listing or its delete is already in flight.
+    fn delete_orphan_vm(&mut self, vm: VmName) {
+        let held = self.jobs.values().any(|lc| lc.vm() == Some(&vm));
+        let deleting = self.sweep.deletes.values().any(|v| *v == vm);
+        if !self.sweep.vms.contains(&vm) || held || deleting {
+            return;
+        }
+        self.out.notice(Notice::OrphanVm { vm: vm.clone() });
+        let cmd = VmCmd::Delete { vm: vm.clone() };
+        let id = self
+            .out
+            .vm(Owner::Sweep, self.now, self.settings.delete_timeout, cmd);
+        self.sweep.deletes.insert(id, vm);
+    }
+
+    /// An orphan VM's delete answered: a confirmed delete frees its slot; a failed one keeps
+    /// the slot and is retried by the next sweep.
+    fn on_orphan_deleted(&mut self, id: EffectId, result: EffectResult) {
+        let vm = self.sweep.deletes.remove(&id);
+        match result {
+            EffectResult::Done => {
+                if let Some(vm) = vm {
+                    self.sweep.vms.remove(&vm);
+                }
+            }
+            EffectResult::Failed(f) if f.class == FailureClass::NotFound => {
+                if let Some(vm) = vm {
+                    self.sweep.vms.remove(&vm);
+                }
+            }
+            EffectResult::Failed(f) => self.out.notice(Notice::StepFailed {
+                job: None,
+                step: "sweep_delete",
+                detail: format!("{:?}: {}", f.class, f.message),
+            }),
+            _ => {}
+        }
+    }
+
+    /// A sweep could not finish: bring the next one forward, on the cleanup backoff.
+    fn sweep_sooner(&mut self) {
+        self.sweep.tries = self.sweep.tries.saturating_add(1);
+        let delay = self
+            .settings
+            .cleanup_retry
+            .delay_before(self.sweep.tries.saturating_add(1))
+            .unwrap_or(self.settings.sweep_interval);
+        if let Inventory::Loaded(None, next) = self.inventory {
+            self.inventory = Inventory::Loaded(None, next.min(self.now + delay));
         }
     }
 
@@ -532,7 +688,7 @@ impl HostHandler {
         let ready = self.mode == Mode::Running
             && matches!(self.inventory, Inventory::Loaded(..))
             && self.claim == Claim::Idle
-            && self.jobs.len() + self.out.sweeping() < self.settings.max_vms;
+            && self.jobs.len() + self.sweep.vms.len() < self.settings.max_vms;
         if !ready {
             return;
         }

@@ -16,6 +16,10 @@ pub(crate) enum Owner {
     Inventory,
     /// An orphan VM's deletion; failures are retried by the next sweep.
     Sweep,
+    /// The sweep's listing of the scope's runners.
+    RunnerList,
+    /// The sweep's removal of a runner of ours that no live job holds.
+    RunnerSweep,
     /// A claim handed back at once (the job already has a lifecycle here).
     GiveBack,
     /// The claim loop.
@@ -45,8 +49,6 @@ pub(crate) struct Outbox {
     /// time, inserted and removed for every effect: a vector, not a map that allocates a node
     /// whenever it goes from empty to one.
     awaited: Vec<(EffectId, Awaited)>,
-    /// How many of `awaited` are orphan-sweep effects: the claim loop asks after every input.
-    sweeping: usize,
 }
 
 impl Outbox {
@@ -54,21 +56,14 @@ impl Outbox {
         self.next_id += 1;
         let id = EffectId(self.next_id);
         let deadline = now + timeout + EFFECT_GRACE;
-        if owner == Owner::Sweep {
-            self.sweeping += 1;
-        }
         self.awaited.push((id, Awaited { owner, deadline }));
         id
     }
 
-    /// Takes `id` out of the awaited table, keeping the sweep count in step.
+    /// Takes `id` out of the awaited table.
     fn take(&mut self, id: EffectId) -> Option<Owner> {
         let at = self.awaited.binary_search_by_key(&id, |(id, _)| *id).ok()?;
-        let owner = self.awaited.remove(at).1.owner;
-        if owner == Owner::Sweep {
-            self.sweeping -= 1;
-        }
-        Some(owner)
+        Some(self.awaited.remove(at).1.owner)
     }
 
     pub(crate) fn store(
@@ -130,18 +125,11 @@ impl Outbox {
             }
             keep
         });
-        self.sweeping -= due.iter().filter(|(_, o)| *o == Owner::Sweep).count();
         due
     }
 
     /// The earliest deadline of an awaited effect.
     pub(crate) fn next_deadline(&self) -> Option<(Timestamp, EffectId)> {
         self.awaited.iter().map(|(id, a)| (a.deadline, *id)).min()
-    }
-
-    /// How many orphan-sweep results are still awaited (orphan deletions hold VM slots until
-    /// done).
-    pub(crate) fn sweeping(&self) -> usize {
-        self.sweeping
     }
 }

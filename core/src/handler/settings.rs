@@ -13,6 +13,9 @@ use std::time::Duration;
 pub enum Defect {
     /// After a failed clone, the lifecycle forgets the VM instead of deleting it.
     LeakVmAfterCloneFailure,
+    /// The orphan sweep lists runners but never removes ours, so a runner left behind by a
+    /// crash or by a removal that kept failing stays registered.
+    KeepOrphanRunners,
 }
 
 /// Everything the lifecycle needs to decide; built from the handler's config entry.
