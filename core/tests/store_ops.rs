@@ -59,7 +59,9 @@ fn shared_store_path_matches_execute() {
     let now = Timestamp(1_000);
     for id in [1, 2] {
         direct.enqueue(now, sample_job(id, "o", Some("t")));
-        shared.run(now, Op::Enqueue(sample_job(id, "o", Some("t")))).unwrap();
+        shared
+            .run(now, Op::Enqueue(sample_job(id, "o", Some("t"))))
+            .unwrap();
     }
     let mut kinds = Vec::new();
     for cmd in &cmds {

@@ -192,10 +192,12 @@ impl Fleet {
             options,
             receiver_port,
         };
+        // Failed deliveries (the store was down) come back through recovery, every 2 s here.
         let receiver_yaml = format!(
-            "{}plugins:\n  - name: receiver\n    plugin: github_receiver\n    port: \"{receiver_port}\"\n    secret: {SECRET}\n    owner: {OWNER}\n    repo: {REPO}\n    token: {TOKEN}\n    github_api_url: {}\n    skip_redeliver: true\n",
+            "{}plugins:\n  - name: receiver\n    plugin: github_receiver\n    port: \"{receiver_port}\"\n    secret: {SECRET}\n    owner: {OWNER}\n    repo: {REPO}\n    token: {TOKEN}\n    github_api_url: {}\n    hook_id: {}\n    redeliver_interval_seconds: 2\n",
             fleet.globals(),
-            fleet.emulator.base_url()
+            fleet.emulator.base_url(),
+            fleet.hook_id(),
         );
         fleet.receiver = fleet.spawn("receiver", &receiver_yaml);
         fleet.wait_receiver();
@@ -204,6 +206,20 @@ impl Fleet {
             fleet.hosts.push(host);
         }
         fleet
+    }
+
+    /// The id of the emulator's webhook (what `hook_id` names), read through its REST API.
+    pub fn hook_id(&self) -> u64 {
+        let mut resp = ureq::get(format!(
+            "{}/repos/{OWNER}/{REPO}/hooks",
+            self.emulator.base_url()
+        ))
+        .header("Authorization", &format!("Bearer {TOKEN}"))
+        .header("User-Agent", "anklet-tests")
+        .call()
+        .unwrap();
+        let hooks: serde_json::Value = resp.body_mut().read_json().unwrap();
+        hooks[0]["id"].as_u64().expect("the emulator has a hook")
     }
 
     fn globals(&self) -> String {

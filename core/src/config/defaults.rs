@@ -46,6 +46,9 @@ pub const JOB_RETRY_ATTEMPTS: u32 = 5;
 /// Hours of webhook deliveries a receiver looks back over at start-up (Anklet, when 0).
 pub const REDELIVER_HOURS: u64 = 24;
 
+/// Seconds between two recovery cycles of a receiver (ours: Anklet redelivers once, at start).
+pub const REDELIVER_INTERVAL_SECONDS: u64 = 300;
+
 /// VMs one handler may run at once; Apple's macOS licence allows two per host.
 pub const MAX_VMS: u32 = 2;
 /// How a handler registers its runner: JIT configs avoid registration tokens in argv.

@@ -640,6 +640,15 @@ static PLUGIN_RECEIVER: &[KeySpec<Plugin>] = &[
         default = Dflt::U64(d::REDELIVER_HOURS),
         zero_is_default = true
     ),
+    key!(
+        Plugin,
+        "redeliver_interval_seconds",
+        U64,
+        redeliver_interval_seconds,
+        applies = Applies::Receiver,
+        default = Dflt::U64(d::REDELIVER_INTERVAL_SECONDS),
+        zero_is_default = true
+    ),
 ];
 
 static PLUGIN_GROUPS: &[&[KeySpec<Plugin>]] = &[

@@ -328,6 +328,8 @@ pub struct Plugin {
     pub skip_redeliver: Option<bool>,
     /// Receiver: hours of deliveries to look back over; 0 = default.
     pub redeliver_hours: Option<u64>,
+    /// `redeliver_interval_seconds`: time between recovery cycles (ours).
+    pub redeliver_interval_seconds: Option<u64>,
 }
 
 /// Which GitHub object a plugin serves, derived from `enterprise`/`owner`/`repo`.
@@ -419,6 +421,7 @@ impl Plugin {
             hook_id: None,
             skip_redeliver: None,
             redeliver_hours: None,
+            redeliver_interval_seconds: None,
         }
     }
 
@@ -624,6 +627,14 @@ impl Plugin {
     /// Skip redelivery of missed hooks (always true for enterprise receivers, like Anklet).
     pub fn skip_redeliver(&self) -> bool {
         self.skip_redeliver.unwrap_or(false) || non_empty(&self.enterprise).is_some()
+    }
+
+    /// Time between two recovery cycles (`redeliver_interval_seconds`).
+    pub fn redeliver_interval(&self) -> Duration {
+        Duration::from_secs(match self.redeliver_interval_seconds {
+            Some(0) | None => defaults::REDELIVER_INTERVAL_SECONDS,
+            Some(s) => s,
+        })
     }
 
     /// How far back missed deliveries are redelivered (`redeliver_hours`).

@@ -79,6 +79,21 @@ pub enum RecoveryCall {
     GetJob(JobRef),
 }
 
+impl RecoverySettings {
+    /// The settings of a `github_receiver` plugin: redelivery only with a `hook_id` and
+    /// without `skip_redeliver`; reconciliation always.
+    pub fn from_plugin(plugin: &crate::config::Plugin) -> Self {
+        Self {
+            hook_id: plugin
+                .hook_id
+                .filter(|id| *id != 0 && !plugin.skip_redeliver()),
+            window: plugin.redeliver_window(),
+            interval: plugin.redeliver_interval(),
+            ..Self::default()
+        }
+    }
+}
+
 /// GitHub's answer to a [`RecoveryCall`].
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum RecoveryAnswer {

@@ -26,7 +26,8 @@ use crate::vm::anka::AnkaRunner;
 use anklet_core::config::{Config, Plugin};
 use anklet_core::handler::{HandlerSettings, HostHandler, Input, Notice};
 use anklet_core::ids::HostId;
-use anklet_core::queue::QueueSettings;
+use anklet_core::queue::txn::{Op, Reply};
+use anklet_core::queue::{QueueSettings, REAP_INTERVAL};
 use anklet_core::receiver::redeliver::{Recovery, RecoverySettings};
 use anklet_core::receiver::{ReceiverNotice, ReceiverSettings};
 use anklet_core::vm::AnkaSettings;
@@ -114,7 +115,12 @@ fn run_inner(
     let drain_file = drain_file(env);
     let mut stopping = false;
     let mut draining = false;
+    let mut next_reap = std::time::Instant::now();
     loop {
+        if std::time::Instant::now() >= next_reap {
+            reap(store.as_ref(), &clock);
+            next_reap = std::time::Instant::now() + REAP_INTERVAL;
+        }
         if plugins.handlers.iter().all(|(_, h)| h.is_finished()) && (stopping || draining)
             || (plugins.handlers.is_empty() && stopping)
         {
@@ -184,6 +190,19 @@ fn run_inner(
     drop(executors);
     metrics.stop();
     Ok(ExitCode::SUCCESS)
+}
+
+/// Requeues jobs whose lease lapsed (their host died holding them).
+fn reap(store: &dyn SharedStore, clock: &Clock) {
+    match store.run(clock.now(), Op::Reap) {
+        Ok(Reply::Reaped(reaped)) => {
+            for r in reaped {
+                tracing::warn!(job = r.job.0, host = %r.host, outcome = ?r.outcome, "lease lapsed: the job's host stopped renewing it");
+            }
+        }
+        Ok(other) => tracing::error!(reply = ?other, "store answered a reap with something else"),
+        Err(e) => tracing::warn!(error = e, "reaping lapsed leases failed; retried later"),
+    }
 }
 
 /// The store every plugin of this process shares: Redis when a database is configured,
@@ -349,13 +368,7 @@ fn start_receiver(
         }
     };
     let executor = GithubExecutor::start(client, Arc::clone(clock));
-    let settings = RecoverySettings {
-        hook_id: plugin
-            .hook_id
-            .filter(|id| *id != 0 && !plugin.skip_redeliver()),
-        window: plugin.redeliver_window(),
-        ..RecoverySettings::default()
-    };
+    let settings = RecoverySettings::from_plugin(plugin);
     let log_name = name.clone();
     let recovery = RecoveryThread::start(
         Recovery::new(settings, clock.now()),

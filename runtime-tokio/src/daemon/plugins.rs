@@ -152,13 +152,7 @@ async fn start_receiver(
     };
     let executor = GithubExecutor::start(client, Arc::clone(clock))
         .with_context(|| format!("receiver {name}"))?;
-    let settings = RecoverySettings {
-        hook_id: plugin
-            .hook_id
-            .filter(|id| *id != 0 && !plugin.skip_redeliver()),
-        window: plugin.redeliver_window(),
-        ..RecoverySettings::default()
-    };
+    let settings = RecoverySettings::from_plugin(plugin);
     let log_name = name.clone();
     let recovery = RecoveryTask::start(
         Recovery::new(settings, clock.now()),
