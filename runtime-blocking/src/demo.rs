@@ -137,12 +137,15 @@ fn fake_macs(dir: &Path, args: &DemoArgs) -> anyhow::Result<Vec<FakeMac>> {
     let _ = std::fs::remove_file(&link);
     std::os::unix::fs::symlink(&exe, &link)
         .with_context(|| format!("cannot create {}", link.display()))?;
+    // The daemon measures the template volume on this machine's real disk (only `anka` is
+    // fake), so the template is small and the config keeps a 1% disk buffer: the demo must not
+    // depend on how full the disk it runs on is.
     let seed = serde_json::json!({
         "disk_total": 200_000_000_000u64,
         "time_scale": args.anka_time_scale,
         "registry": [{
             "uuid": TEMPLATE, "name": "macos-15-demo", "latest": "v1",
-            "tags": { "v1": { "size": 20_000_000_000u64 } }
+            "tags": { "v1": { "size": 2_000_000_000u64 } }
         }],
         "local": []
     });
@@ -175,7 +178,7 @@ fn config_yaml(dir: &Path, port: u16, secret: &str, api: &str, hosts: &[FakeMac]
     );
     for h in hosts {
         y.push_str(&format!(
-            "  - name: {name}\n    plugin: github\n    owner: {OWNER}\n    repo: {REPO}\n    token: {TOKEN}\n    github_api_url: {api}\n    anka_path: {anka}\n    registration_timeout_seconds: 30\n    job_poll_interval_seconds: 2\n    vm_health_interval_seconds: 2\n",
+            "  - name: {name}\n    plugin: github\n    owner: {OWNER}\n    repo: {REPO}\n    token: {TOKEN}\n    github_api_url: {api}\n    anka_path: {anka}\n    registration_timeout_seconds: 30\n    job_poll_interval_seconds: 2\n    vm_health_interval_seconds: 2\n    template_disk_buffer: 1\n",
             name = h.name,
             anka = h.anka.display(),
         ));

@@ -4,8 +4,11 @@
 //!
 //! ```text
 //! loop: execute every effect the machine wants (each in its own task, results back through
-//!       the inbox) → select { inbox, sleep_until(poll_timeout) } → feed it
+//!       the inbox) → select { inbox, sleep_until(poll_timeout or the next news poll) } → feed it
 //! ```
+//! Every [`NEWS_POLL_INTERVAL`] the records of the jobs in hand are read from the store and
+//! their GitHub news passed on as `Input::JobStatus` (the webhook may have reached another
+//! process's receiver); the machine ignores news it already had.
 //! No lifecycle decision lives here: store effects run on the shared store, VM effects through
 //! the anka driver, GitHub effects through the GitHub executor, notices go to the sink.
 
@@ -17,7 +20,8 @@ use anklet_core::handler::{
     Effect, EffectResult, Failure, FailureClass, ForgeCmd, HostHandler, Input, Notice,
 };
 use anklet_core::ids::{EffectId, JobId};
-use anklet_core::queue::{store_op, store_result};
+use anklet_core::queue::txn::{Op, Reply};
+use anklet_core::queue::{NEWS_POLL_INTERVAL, news_of, store_op, store_result};
 use anklet_core::vm::AnkaSettings;
 use anklet_lite::clock::Clock;
 use std::collections::HashMap;
@@ -112,6 +116,7 @@ async fn run(
     // Labels of the jobs this host holds, from the claims the store answered: JIT configs are
     // created with exactly these.
     let labels: Labels = Arc::default();
+    let mut next_news = Instant::now() + NEWS_POLL_INTERVAL;
     loop {
         while let Some(effect) = machine.poll_effect() {
             dispatch(effect, &exec, &tx, &labels);
@@ -119,9 +124,10 @@ async fn run(
         if machine.is_stopped() {
             return;
         }
-        let wait = machine
-            .poll_timeout()
-            .map_or(IDLE_WAIT, |(t, _)| t.saturating_since(exec.clock.now()));
+        let deadline = machine.poll_timeout().map(|(t, _)| t);
+        let wake = deadline
+            .map_or(IDLE_WAIT, |t| t.saturating_since(exec.clock.now()))
+            .min(next_news.saturating_duration_since(Instant::now()));
         tokio::select! {
             msg = rx.recv() => match msg {
                 Some(Msg::Input(input)) => machine.handle_input(exec.clock.now(), input),
@@ -130,11 +136,36 @@ async fn run(
                 }
                 None => return,
             },
-            () = tokio::time::sleep_until(Instant::now() + wait) => {
-                machine.handle_timeout(exec.clock.now());
+            () = tokio::time::sleep_until(Instant::now() + wake) => {
+                let now = exec.clock.now();
+                if deadline.is_some_and(|t| t <= now) {
+                    machine.handle_timeout(now);
+                }
+            }
+        }
+        if Instant::now() >= next_news {
+            next_news = Instant::now() + NEWS_POLL_INTERVAL;
+            let held: Vec<JobId> = lock(&labels).keys().copied().collect();
+            if !held.is_empty() {
+                poll_news(held, &exec, &tx);
             }
         }
     }
+}
+
+/// Reads the records of the jobs in hand and passes on GitHub news another process's receiver
+/// stored (the machine ignores news it already had).
+fn poll_news(held: Vec<JobId>, exec: &Executors, tx: &UnboundedSender<Msg>) {
+    let (store, clock, tx) = (exec.store.clone(), Arc::clone(&exec.clock), tx.clone());
+    tokio::spawn(async move {
+        for job in held {
+            if let Ok(Reply::Record(Some(record))) = store.run(clock.now(), Op::Get(job)).await
+                && let Some(status) = news_of(&record)
+            {
+                let _ = tx.send(Msg::Input(Input::JobStatus { job, status }));
+            }
+        }
+    });
 }
 
 type Labels = Arc<Mutex<HashMap<JobId, Vec<String>>>>;

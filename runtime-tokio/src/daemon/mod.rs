@@ -9,7 +9,8 @@
 //! finish running jobs, take no more, exit.
 //! ```
 //! Receivers tell the handlers of the same process about new jobs and job news at once;
-//! handlers on other hosts see them through the store.
+//! handlers on other hosts see them through the store. Every `REAP_INTERVAL` the control loop
+//! asks the store to requeue jobs whose host stopped renewing their lease.
 
 pub mod handler;
 pub mod plugins;
@@ -17,8 +18,11 @@ pub mod recovery;
 pub mod signals;
 pub mod store;
 
+use crate::store::shared::SharedStore;
 use anklet_core::config::Config;
 use anklet_core::handler::Input;
+use anklet_core::queue::REAP_INTERVAL;
+use anklet_core::queue::txn::{Op, Reply};
 use anklet_lite::clock::Clock;
 use anklet_lite::common::{Control, drain_file, expand_home, logging};
 use plugins::{Plugins, ReceiverPlugin};
@@ -152,7 +156,12 @@ async fn serve_inner(
     let mut stopping = false;
     let mut draining = false;
     let mut controls_open = true;
+    let mut next_reap = tokio::time::Instant::now();
     loop {
+        if tokio::time::Instant::now() >= next_reap {
+            reap(&store, &clock).await;
+            next_reap = tokio::time::Instant::now() + REAP_INTERVAL;
+        }
         if plugins.handlers.iter().all(|(_, h)| h.is_finished()) && (stopping || draining)
             || (plugins.handlers.is_empty() && stopping)
         {
@@ -203,6 +212,19 @@ async fn serve_inner(
     }
     shut_down(plugins).await;
     Ok(ExitCode::SUCCESS)
+}
+
+/// Requeues jobs whose lease lapsed (their host died holding them).
+async fn reap(store: &SharedStore, clock: &Clock) {
+    match store.run(clock.now(), Op::Reap).await {
+        Ok(Reply::Reaped(reaped)) => {
+            for r in reaped {
+                tracing::warn!(job = r.job.0, host = %r.host, outcome = ?r.outcome, "lease lapsed: the job's host stopped renewing it");
+            }
+        }
+        Ok(other) => tracing::error!(reply = ?other, "store answered a reap with something else"),
+        Err(e) => tracing::warn!(error = e, "reaping lapsed leases failed; retried later"),
+    }
 }
 
 fn send_all(plugins: &Plugins, input: &Input) {

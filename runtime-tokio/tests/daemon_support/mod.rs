@@ -190,7 +190,7 @@ fn fake_mac(dir: &Path) -> PathBuf {
         "time_scale": 0.02,
         "registry": [{
             "uuid": TEMPLATE, "name": "macos-15-test", "latest": "v1",
-            "tags": { "v1": { "size": 20_000_000_000u64 } }
+            "tags": { "v1": { "size": 2_000_000_000u64 } }
         }],
         "local": []
     });
@@ -212,7 +212,7 @@ fn fake_mac(dir: &Path) -> PathBuf {
 
 fn config_yaml(dir: &Path, port: u16, api: &str, anka: &Path) -> String {
     format!(
-        "log:\n  file_dir: {logs}\nstore_path: {store}\nplugins_path: {plugins}\nplugins:\n  - name: test-receiver\n    plugin: github_receiver\n    port: \"{port}\"\n    secret: {SECRET}\n    owner: {OWNER}\n    repo: {REPO}\n    token: {TOKEN}\n    github_api_url: {api}\n    skip_redeliver: true\n  - name: test-mac\n    plugin: github\n    owner: {OWNER}\n    repo: {REPO}\n    token: {TOKEN}\n    github_api_url: {api}\n    anka_path: {anka}\n    registration_timeout_seconds: 30\n    job_poll_interval_seconds: 2\n    vm_health_interval_seconds: 2\n",
+        "log:\n  file_dir: {logs}\nstore_path: {store}\nplugins_path: {plugins}\nplugins:\n  - name: test-receiver\n    plugin: github_receiver\n    port: \"{port}\"\n    secret: {SECRET}\n    owner: {OWNER}\n    repo: {REPO}\n    token: {TOKEN}\n    github_api_url: {api}\n    skip_redeliver: true\n  - name: test-mac\n    plugin: github\n    owner: {OWNER}\n    repo: {REPO}\n    token: {TOKEN}\n    github_api_url: {api}\n    anka_path: {anka}\n    registration_timeout_seconds: 30\n    job_poll_interval_seconds: 2\n    vm_health_interval_seconds: 2\n    template_disk_buffer: 1\n",
         logs = dir.join("logs").display(),
         store = dir.join("queue.redb").display(),
         plugins = dir.join("plugins").display(),
