@@ -281,6 +281,13 @@ impl Receiver {
             Ok(d) => d,
             Err(e) => return self.refuse(request, &delivery, 400, &e.to_string()),
         };
+        self.handle_delivery(request, delivery, parsed);
+    }
+
+    /// Takes a delivery already verified and parsed (the HTTP path above, or a simulator that
+    /// models GitHub's deliveries without bytes): duplicate detection, the store operation, and
+    /// the response once the store answered.
+    pub fn handle_delivery(&mut self, request: RequestId, delivery: String, parsed: Delivery) {
         if !delivery.is_empty() && self.recent.contains(&delivery) {
             return self.answered(request, delivery, "duplicate delivery, already stored");
         }
