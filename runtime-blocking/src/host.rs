@@ -68,14 +68,36 @@ pub fn volume_space(path: &Path) -> Result<DiskSpace, ProbeError> {
     space_of(&real.to_string_lossy(), &volumes()?).ok_or(ProbeError::NoVolume(real))
 }
 
-/// The host figures metrics report (Anklet's `host_*` fields): CPUs, memory, and the volume
-/// holding `/` as Anklet measures it. CPU usage is not sampled (it needs two reads apart).
-pub fn metrics_stats() -> Result<HostStats, ProbeError> {
+/// CPU usage between two reads: sysinfo measures usage as the change since the previous
+/// refresh, so the sampler keeps its `System` from one heartbeat to the next and each figure
+/// covers the whole interval.
+pub struct CpuSampler(System);
+
+impl CpuSampler {
+    /// A sampler whose first figure covers the time from now to the first read.
+    pub fn new() -> Result<Self, ProbeError> {
+        let kind = RefreshKind::nothing().with_cpu(CpuRefreshKind::nothing().with_usage());
+        let mut sys =
+            System::new_with_specifics(kind).map_err(|e| ProbeError::Unsupported(e.to_string()))?;
+        sys.refresh_cpu_usage();
+        Ok(Self(sys))
+    }
+
+    /// Percent of all CPUs busy since the previous read.
+    pub fn usage_percentage(&mut self) -> f64 {
+        self.0.refresh_cpu_usage();
+        f64::from(self.0.global_cpu_usage()).clamp(0.0, 100.0)
+    }
+}
+
+/// The host figures metrics report (Anklet's `host_*` fields): CPUs, CPU usage (0 without a
+/// sampler), memory, and the volume holding `/` as Anklet measures it.
+pub fn metrics_stats(cpu: Option<&mut CpuSampler>) -> Result<HostStats, ProbeError> {
     let facts = host_facts()?;
     let disk = volume_space(Path::new("/"))?;
     Ok(HostStats {
         cpu_count: facts.cpus as u64,
-        cpu_usage_percentage: 0.0,
+        cpu_usage_percentage: cpu.map_or(0.0, CpuSampler::usage_percentage),
         memory_total_bytes: facts.total_memory_bytes,
         memory_used_bytes: facts
             .total_memory_bytes
@@ -94,10 +116,16 @@ mod tests {
 
     #[test]
     fn metrics_stats_are_consistent() {
-        let s = metrics_stats().expect("Linux is supported and / is mounted");
+        let mut cpu = CpuSampler::new().expect("Linux is supported");
+        std::thread::sleep(sysinfo::MINIMUM_CPU_UPDATE_INTERVAL);
+        let s = metrics_stats(Some(&mut cpu)).expect("Linux is supported and / is mounted");
+        assert!((0.0..=100.0).contains(&s.cpu_usage_percentage));
         assert!(s.cpu_count >= 1);
         assert!(s.disk_total_bytes > 0);
-        assert_eq!(s.disk_used_bytes + s.disk_available_bytes, s.disk_total_bytes);
+        assert_eq!(
+            s.disk_used_bytes + s.disk_available_bytes,
+            s.disk_total_bytes
+        );
         assert!(s.memory_used_bytes <= s.memory_total_bytes);
     }
 

@@ -8,6 +8,7 @@ use anklet_core::ids::HostId;
 use anklet_core::metrics::{Metrics, QueueDepth};
 use anklet_core::queue::txn::{Op, Reply};
 use anklet_lite::clock::Clock;
+use anklet_lite::host::{CpuSampler, metrics_stats};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 fn lock(registry: &Mutex<Metrics>) -> MutexGuard<'_, Metrics> {
@@ -32,10 +33,38 @@ pub async fn beat(registry: &Mutex<Metrics>, store: &SharedStore, clock: &Clock,
     }
 }
 
+/// The CPU sampler the daemon keeps between refreshes, so each usage figure covers one
+/// interval (`None` where sysinfo cannot sample; usage then reads 0).
+#[derive(Clone)]
+pub struct HostProbe(Arc<Mutex<Option<CpuSampler>>>);
+
+impl HostProbe {
+    /// Starts sampling now.
+    pub fn new() -> Self {
+        Self(Arc::new(Mutex::new(CpuSampler::new().ok())))
+    }
+}
+
+impl Default for HostProbe {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
 /// Reads host CPU, memory and disk (on a blocking thread), and the queue's depth, into the
 /// registry.
-pub async fn refresh(registry: &Arc<Mutex<Metrics>>, store: &SharedStore, clock: &Clock) {
-    if let Ok(Ok(stats)) = tokio::task::spawn_blocking(anklet_lite::host::metrics_stats).await {
+pub async fn refresh(
+    registry: &Arc<Mutex<Metrics>>,
+    store: &SharedStore,
+    clock: &Clock,
+    probe: &HostProbe,
+) {
+    let cpu = Arc::clone(&probe.0);
+    let stats = tokio::task::spawn_blocking(move || {
+        let mut cpu = cpu.lock().unwrap_or_else(|p| p.into_inner());
+        metrics_stats(cpu.as_mut())
+    });
+    if let Ok(Ok(stats)) = stats.await {
         lock(registry).set_host_stats(stats);
     }
     match store.run(clock.now(), Op::List).await {

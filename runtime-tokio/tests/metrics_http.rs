@@ -6,7 +6,7 @@
 #[path = "../../core/tests/metrics_support/mod.rs"]
 mod metrics_support;
 
-use anklet::heartbeat::{beat, refresh};
+use anklet::heartbeat::{HostProbe, beat, refresh};
 use anklet::metrics::{MetricsServer, MetricsSource, bind_metrics_port};
 use anklet::store::shared::SharedStore;
 use anklet_core::queue::QueueSettings;
@@ -57,7 +57,7 @@ async fn fleet_from_the_embedded_store() {
     let clock = Arc::new(Clock::new());
     beat(&registry, &store, &clock, &["mac-2".to_owned()]).await;
     tokio::time::sleep(Duration::from_millis(2100)).await;
-    refresh(&registry, &store, &clock).await;
+    refresh(&registry, &store, &clock, &HostProbe::new()).await;
     beat(&registry, &store, &clock, &["mac-1".to_owned()]).await;
     {
         let m = registry.lock().unwrap();

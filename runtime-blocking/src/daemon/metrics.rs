@@ -126,8 +126,9 @@ pub fn heartbeat_loop(
     interval: Duration,
     stop: &Receiver<()>,
 ) {
+    let mut cpu = crate::host::CpuSampler::new().ok();
     loop {
-        refresh(registry, store, clock);
+        refresh(registry, store, clock, cpu.as_mut());
         beat(registry, store, clock, hosts);
         match stop.recv_timeout(interval) {
             Err(RecvTimeoutError::Timeout) => {}
@@ -149,9 +150,15 @@ pub fn beat(registry: &Registry, store: &dyn SharedStore, clock: &Clock, hosts: 
     }
 }
 
-/// Reads host CPU, memory and disk, and the queue's depth, into the registry.
-pub fn refresh(registry: &Registry, store: &dyn SharedStore, clock: &Clock) {
-    if let Ok(stats) = crate::host::metrics_stats() {
+/// Reads host CPU (usage from `cpu` since its previous read), memory and disk, and the
+/// queue's depth, into the registry.
+pub fn refresh(
+    registry: &Registry,
+    store: &dyn SharedStore,
+    clock: &Clock,
+    cpu: Option<&mut crate::host::CpuSampler>,
+) {
+    if let Ok(stats) = crate::host::metrics_stats(cpu) {
         lock(registry).set_host_stats(stats);
     }
     match store.run(clock.now(), Op::List) {
