@@ -49,6 +49,10 @@ pub const REDELIVER_HOURS: u64 = 24;
 /// Seconds between two recovery cycles of a receiver (ours: Anklet redelivers once, at start).
 pub const REDELIVER_INTERVAL_SECONDS: u64 = 300;
 
+/// Seconds a job must have been queued before a receiver's recovery asks GitHub whether it is
+/// still queued (ours: a fresh job surely is).
+pub const RECONCILE_AFTER_SECONDS: u64 = 120;
+
 /// VMs one handler may run at once; Apple's macOS licence allows two per host.
 pub const MAX_VMS: u32 = 2;
 /// How a handler registers its runner: JIT configs avoid registration tokens in argv.

@@ -649,6 +649,15 @@ static PLUGIN_RECEIVER: &[KeySpec<Plugin>] = &[
         default = Dflt::U64(d::REDELIVER_INTERVAL_SECONDS),
         zero_is_default = true
     ),
+    key!(
+        Plugin,
+        "reconcile_after_seconds",
+        U64,
+        reconcile_after_seconds,
+        applies = Applies::Receiver,
+        default = Dflt::U64(d::RECONCILE_AFTER_SECONDS),
+        zero_is_default = true
+    ),
 ];
 
 static PLUGIN_GROUPS: &[&[KeySpec<Plugin>]] = &[

@@ -330,6 +330,9 @@ pub struct Plugin {
     pub redeliver_hours: Option<u64>,
     /// `redeliver_interval_seconds`: time between recovery cycles (ours).
     pub redeliver_interval_seconds: Option<u64>,
+    /// `reconcile_after_seconds`: how long a job stays queued before recovery checks it
+    /// against GitHub's jobs API (ours).
+    pub reconcile_after_seconds: Option<u64>,
 }
 
 /// Which GitHub object a plugin serves, derived from `enterprise`/`owner`/`repo`.
@@ -422,6 +425,7 @@ impl Plugin {
             skip_redeliver: None,
             redeliver_hours: None,
             redeliver_interval_seconds: None,
+            reconcile_after_seconds: None,
         }
     }
 
@@ -633,6 +637,15 @@ impl Plugin {
     pub fn redeliver_interval(&self) -> Duration {
         Duration::from_secs(match self.redeliver_interval_seconds {
             Some(0) | None => defaults::REDELIVER_INTERVAL_SECONDS,
+            Some(s) => s,
+        })
+    }
+
+    /// How long a job stays queued before recovery reconciles it with GitHub
+    /// (`reconcile_after_seconds`).
+    pub fn reconcile_after(&self) -> Duration {
+        Duration::from_secs(match self.reconcile_after_seconds {
+            Some(0) | None => defaults::RECONCILE_AFTER_SECONDS,
             Some(s) => s,
         })
     }

@@ -89,6 +89,7 @@ impl RecoverySettings {
                 .filter(|id| *id != 0 && !plugin.skip_redeliver()),
             window: plugin.redeliver_window(),
             interval: plugin.redeliver_interval(),
+            reconcile_after: plugin.reconcile_after(),
             ..Self::default()
         }
     }
