@@ -1,6 +1,6 @@
 //! The `anklet` daemon as a real process against the GitHub emulator and a fake Mac: the first
 //! SIGTERM stops it gracefully (exit 0, no VM left, pid file gone), a second one while the stop
-//! is still under way exits 1 at once. A job whose runner already runs it is not cut short by a
+//! is still under way exits 1 at once; while it runs it serves its metrics. A job whose runner already runs it is not cut short by a
 //! stop (GitHub refuses to remove a busy runner; core keeps the VM until it can), so the
 //! graceful stop ends when that job does.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
@@ -24,6 +24,13 @@ fn sigterm_during_a_job_stops_cleanly_and_leaves_no_vm() {
     let job = fleet.create_job(6_000);
     fleet.wait_running();
     assert_eq!(fleet.vms_left(), 1);
+    let metrics = fleet.metrics("/metrics");
+    assert!(
+        metrics.contains(
+            "anklet_webhooks_accepted_total{receiver=\"test-receiver\",outcome=\"enqueued\"} 1\n"
+        ),
+        "{metrics}"
+    );
 
     kill(&daemon, "-TERM");
     let status = wait_exit(&fleet, &mut daemon, Duration::from_secs(60));

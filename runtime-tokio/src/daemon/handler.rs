@@ -12,8 +12,8 @@
 //! No lifecycle decision lives here: store effects run on the shared store, VM effects through
 //! the anka driver, GitHub effects through the GitHub executor, notices go to the sink.
 
+use super::metrics::MeteredStore;
 use crate::github::GithubHandle;
-use crate::store::shared::SharedStore;
 use crate::vm::anka::AnkaRunner;
 use anklet_core::github::client::{Command, CommandResult};
 use anklet_core::handler::{
@@ -40,8 +40,8 @@ const IDLE_WAIT: Duration = Duration::from_secs(3600);
 /// What a handler task executes its effects with.
 #[derive(Clone)]
 pub struct Executors {
-    /// The job queue.
-    pub store: SharedStore,
+    /// The job queue (claim answers also go to the metrics).
+    pub store: MeteredStore,
     /// GitHub.
     pub github: GithubHandle,
     /// The anka driver.

@@ -5,6 +5,7 @@
 //! config.yml ─▶ store (embedded file through spawn_blocking, or a Redis pool)
 //!             ├─ github_receiver plugins: axum server (Receiver) + recovery task (Recovery)
 //!             └─ github plugins: one task per HostHandler, effects on the store, anka, GitHub
+//! metrics: registry fed by every notice, axum server, heartbeat task (or aggregator mode only)
 //! signals: 1st SIGINT/SIGTERM = graceful stop, 2nd = exit 1 now; SIGQUIT or the drain file =
 //! finish running jobs, take no more, exit.
 //! ```
@@ -13,6 +14,7 @@
 //! asks the store to requeue jobs whose host stopped renewing their lease.
 
 pub mod handler;
+pub mod metrics;
 pub mod plugins;
 pub mod recovery;
 pub mod signals;
@@ -149,9 +151,15 @@ async fn serve_inner(
     env: &BTreeMap<String, String>,
     mut controls: UnboundedReceiver<Control>,
 ) -> anyhow::Result<ExitCode> {
+    if config.metrics.is_aggregator() {
+        return metrics::run_aggregator(config, env, &mut controls).await;
+    }
     let clock = Arc::new(Clock::new());
     let store = store::open_shared_store(config, env)?;
-    let plugins = plugins::start(config, env, &store, &clock).await?;
+    // Metrics: one registry fed by every plugin's notices; served and heartbeated.
+    let registry = metrics::registry(config, clock.now());
+    let plugins = plugins::start(config, env, &store, &clock, &registry).await?;
+    let metrics = metrics::start(config, &registry, &store, &clock).await?;
     let drain_file = drain_file(env);
     let mut stopping = false;
     let mut draining = false;
@@ -211,6 +219,7 @@ async fn serve_inner(
         }
     }
     shut_down(plugins).await;
+    metrics.stop().await;
     Ok(ExitCode::SUCCESS)
 }
 

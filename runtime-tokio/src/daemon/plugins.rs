@@ -5,6 +5,7 @@
 //! hosts see the same through the store.
 
 use super::handler::{Executors, HandlerInputs, HandlerTask};
+use super::metrics::{self, MeteredStore, Registry};
 use super::recovery::RecoveryTask;
 use crate::github::GithubExecutor;
 use crate::receiver::ReceiverServer;
@@ -43,12 +44,14 @@ pub struct Plugins {
     pub executors: Vec<GithubExecutor>,
 }
 
-/// Starts every plugin of `config` on the current tokio runtime.
+/// Starts every plugin of `config` on the current tokio runtime; their notices and claims
+/// feed `registry`.
 pub async fn start(
     config: &Config,
     env: &BTreeMap<String, String>,
     store: &SharedStore,
     clock: &Arc<Clock>,
+    registry: &Registry,
 ) -> anyhow::Result<Plugins> {
     let mut plugins = Plugins {
         handlers: Vec::new(),
@@ -61,8 +64,9 @@ pub async fn start(
             .with_context(|| format!("cannot start handler {}", plugin.name))?;
         let name = plugin.name.clone();
         let notice_name = name.clone();
+        let (notice_registry, notice_clock) = (Arc::clone(registry), Arc::clone(clock));
         let exec = Executors {
-            store: store.clone(),
+            store: MeteredStore::new(store.clone(), Arc::clone(registry)),
             github: executor.handle(),
             anka: Arc::new(AnkaRunner::new(plugin.anka_path())),
             anka_settings: Arc::new(AnkaSettings::from_plugin(
@@ -70,7 +74,14 @@ pub async fn start(
                 &plugins_path.to_string_lossy(),
             )),
             clock: Arc::clone(clock),
-            notices: Arc::new(move |n: &Notice| log_handler_notice(&notice_name, n)),
+            notices: Arc::new(move |n: &Notice| {
+                log_handler_notice(&notice_name, n);
+                metrics::lock(&notice_registry).record_handler_notice(
+                    &notice_name,
+                    notice_clock.now(),
+                    n,
+                );
+            }),
         };
         let machine = HostHandler::new(
             HostId(name.clone()),
@@ -84,7 +95,7 @@ pub async fn start(
     }
     let wake: Arc<[HandlerInputs]> = plugins.handlers.iter().map(|(_, h)| h.inputs()).collect();
     for plugin in config.plugins.iter().filter(|p| p.is_receiver()) {
-        let (receiver, executor) = start_receiver(plugin, store, clock, &wake).await?;
+        let (receiver, executor) = start_receiver(plugin, store, clock, &wake, registry).await?;
         plugins.receivers.push(receiver);
         plugins.executors.extend(executor);
     }
@@ -96,6 +107,7 @@ async fn start_receiver(
     store: &SharedStore,
     clock: &Arc<Clock>,
     wake: &Arc<[HandlerInputs]>,
+    registry: &Registry,
 ) -> anyhow::Result<(ReceiverPlugin, Option<GithubExecutor>)> {
     let name = plugin.name.clone();
     let secret = plugin
@@ -106,8 +118,10 @@ async fn start_receiver(
         .port_number()
         .ok_or_else(|| anyhow!("receiver {name}: `port` is not set"))?;
     let (log_name, wake) = (name.clone(), Arc::clone(wake));
+    let (notice_registry, notice_clock) = (Arc::clone(registry), Arc::clone(clock));
     let notices = Arc::new(move |n: &ReceiverNotice| {
         log_receiver_notice(&log_name, n);
+        metrics::lock(&notice_registry).record_receiver_notice(&log_name, notice_clock.now(), n);
         let input = match n {
             ReceiverNotice::Enqueued { .. } => Input::QueueNotEmpty,
             ReceiverNotice::JobNews { job, status } => Input::JobStatus {

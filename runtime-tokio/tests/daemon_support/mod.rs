@@ -22,6 +22,7 @@ pub struct Fleet {
     pub anka: PathBuf,
     pub config: PathBuf,
     pub port: u16,
+    pub metrics_port: u16,
     pub emulator: EmulatorHandle,
 }
 
@@ -32,6 +33,7 @@ impl Fleet {
         let home = dir.path().join("home");
         std::fs::create_dir_all(&home).unwrap();
         let port = free_port();
+        let metrics_port = free_port();
         let emulator = Emulator::start(EmulatorConfig {
             pats: vec![TOKEN.to_owned()],
             webhook_urls: vec![format!("http://127.0.0.1:{port}/jobs/v1/receiver")],
@@ -44,7 +46,7 @@ impl Fleet {
         let config = dir.path().join("config.yml");
         std::fs::write(
             &config,
-            config_yaml(dir.path(), port, emulator.base_url(), &anka),
+            config_yaml(dir.path(), port, metrics_port, emulator.base_url(), &anka),
         )
         .unwrap();
         Self {
@@ -53,6 +55,7 @@ impl Fleet {
             anka,
             config,
             port,
+            metrics_port,
             emulator,
         }
     }
@@ -119,6 +122,16 @@ impl Fleet {
                     .is_some_and(|n| n.starts_with("anklet-vm-"))
             })
             .count()
+    }
+
+    /// The body of `GET <path>` on the daemon's metrics server.
+    pub fn metrics(&self, path: &str) -> String {
+        ureq::get(&format!("http://127.0.0.1:{}{path}", self.metrics_port))
+            .call()
+            .unwrap()
+            .body_mut()
+            .read_to_string()
+            .unwrap()
     }
 
     /// The daemon's pid file under this fleet's `HOME`.
@@ -210,9 +223,9 @@ fn fake_mac(dir: &Path) -> PathBuf {
     anka
 }
 
-fn config_yaml(dir: &Path, port: u16, api: &str, anka: &Path) -> String {
+fn config_yaml(dir: &Path, port: u16, metrics_port: u16, api: &str, anka: &Path) -> String {
     format!(
-        "log:\n  file_dir: {logs}\nstore_path: {store}\nplugins_path: {plugins}\nplugins:\n  - name: test-receiver\n    plugin: github_receiver\n    port: \"{port}\"\n    secret: {SECRET}\n    owner: {OWNER}\n    repo: {REPO}\n    token: {TOKEN}\n    github_api_url: {api}\n    skip_redeliver: true\n  - name: test-mac\n    plugin: github\n    owner: {OWNER}\n    repo: {REPO}\n    token: {TOKEN}\n    github_api_url: {api}\n    anka_path: {anka}\n    registration_timeout_seconds: 30\n    job_poll_interval_seconds: 2\n    vm_health_interval_seconds: 2\n    template_disk_buffer: 1\n",
+        "log:\n  file_dir: {logs}\nmetrics:\n  port: \"{metrics_port}\"\n  sleep_interval: 1\nstore_path: {store}\nplugins_path: {plugins}\nplugins:\n  - name: test-receiver\n    plugin: github_receiver\n    port: \"{port}\"\n    secret: {SECRET}\n    owner: {OWNER}\n    repo: {REPO}\n    token: {TOKEN}\n    github_api_url: {api}\n    skip_redeliver: true\n  - name: test-mac\n    plugin: github\n    owner: {OWNER}\n    repo: {REPO}\n    token: {TOKEN}\n    github_api_url: {api}\n    anka_path: {anka}\n    registration_timeout_seconds: 30\n    job_poll_interval_seconds: 2\n    vm_health_interval_seconds: 2\n    template_disk_buffer: 1\n",
         logs = dir.join("logs").display(),
         store = dir.join("queue.redb").display(),
         plugins = dir.join("plugins").display(),
