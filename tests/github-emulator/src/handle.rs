@@ -12,7 +12,7 @@ use crate::faults::{ActiveFault, Fault};
 use crate::jobs::Job;
 use crate::payloads::Urls;
 use crate::runners::Runner;
-use crate::state::{Counts, State};
+use crate::state::{Counts, IssuedSecret, State};
 use crate::{server, worker};
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -183,6 +183,12 @@ impl EmulatorHandle {
     /// Adds a webhook receiver (pinged at once); returns its hook id.
     pub fn add_hook(&self, url: &str) -> Result<u64, Error> {
         self.inner.add_hook(url)
+    }
+
+    /// Every secret handed out so far (installation, registration and remove tokens, runner
+    /// session tokens, JIT configs), oldest first: tests grep daemon logs for them.
+    pub fn issued_secrets(&self) -> Vec<IssuedSecret> {
+        self.inner.state().issued_secrets.clone()
     }
 
     /// Makes every installation token expire now.

@@ -62,5 +62,5 @@ pub use hmac_sign::signature;
 pub use jit::{JitFiles, RUNNER_SERVICE_PATH, decode as decode_jit_config};
 pub use jobs::{Job, JobStatus};
 pub use runners::{Runner, Scope};
-pub use state::Counts;
+pub use state::{Counts, IssuedSecret, SecretKind};
 pub use time::TimeScale;

@@ -128,6 +128,9 @@ fn generate_jit(inner: &Inner, req: &Req, scope: Scope) -> Resp {
         Ok(new) => {
             let file = jit::runner_file(&inner.base_url, &new.runner, &work_folder);
             let encoded = jit::encode(&file, &jit::credentials_file(&new.token));
+            inner
+                .state()
+                .record_secret(crate::state::SecretKind::JitConfig, &encoded, None);
             Resp::json(
                 201,
                 &json!({"runner": payloads::runner(&new.runner), "encoded_jit_config": encoded}),

@@ -75,6 +75,7 @@ impl State {
         let token = ids::installation_token();
         let exp = now_ms + ms(self.scale.scale(self.install_ttl));
         self.install_tokens.insert(token.clone(), (id, exp));
+        self.record_secret(SecretKind::InstallationToken, &token, Some(exp));
         Some((token, exp))
     }
 
@@ -96,6 +97,7 @@ impl State {
             expires_ms,
             remove,
         });
+        self.record_secret(SecretKind::RunnerToken, &token, Some(expires_ms));
         (token, expires_ms)
     }
 

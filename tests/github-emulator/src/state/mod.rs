@@ -75,6 +75,45 @@ fn refuse(status: u16, msg: impl Into<String>) -> Refusal {
     (status, msg.into())
 }
 
+/// What kind of secret the emulator handed out.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SecretKind {
+    /// An App installation access token (`ghs_...`).
+    InstallationToken,
+    /// A registration or remove token.
+    RunnerToken,
+    /// A runner's session token (in its `.credentials`).
+    RunnerSession,
+    /// A whole `encoded_jit_config`.
+    JitConfig,
+}
+
+/// A secret value the emulator handed out, kept so tests can check that no daemon logs it.
+/// Its `Debug` output redacts the value.
+#[derive(Clone, PartialEq, Eq)]
+pub struct IssuedSecret {
+    /// What it is.
+    pub kind: SecretKind,
+    /// The value itself.
+    pub value: String,
+    /// When it was handed out (ms since the epoch).
+    pub issued_at_ms: u64,
+    /// When it stops working, for tokens that expire (as issued; a forced expiry through
+    /// `expire_installation_tokens` is not reflected).
+    pub expires_at_ms: Option<u64>,
+}
+
+impl std::fmt::Debug for IssuedSecret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("IssuedSecret")
+            .field("kind", &self.kind)
+            .field("value", &"[redacted]")
+            .field("issued_at_ms", &self.issued_at_ms)
+            .field("expires_at_ms", &self.expires_at_ms)
+            .finish()
+    }
+}
+
 #[derive(Debug)]
 struct IssuedToken {
     token: String,
@@ -170,6 +209,8 @@ pub struct State {
     pub rate: RateBuckets,
     /// The call log.
     pub calls: CallLog,
+    /// Every secret handed out, oldest first (for tests; a few hundred bytes per job).
+    pub issued_secrets: Vec<IssuedSecret>,
 }
 
 impl State {
@@ -209,6 +250,7 @@ impl State {
             faults: Faults::default(),
             rate: RateBuckets::default(),
             calls: CallLog::new(config.max_call_log),
+            issued_secrets: Vec::new(),
         };
         if let Some(app) = &config.app {
             for i in &app.installations {
@@ -239,6 +281,16 @@ impl State {
         let next = 186_853_002 + self.repo_ids.len() as u64;
         let repo_id = *self.repo_ids.entry(key).or_insert(next);
         RepoIds { repo_id, owner_id }
+    }
+
+    /// Remembers a secret handed out (see [`IssuedSecret`]).
+    pub fn record_secret(&mut self, kind: SecretKind, value: &str, expires_at_ms: Option<u64>) {
+        self.issued_secrets.push(IssuedSecret {
+            kind,
+            value: value.to_owned(),
+            issued_at_ms: crate::time::now_ms(),
+            expires_at_ms,
+        });
     }
 
     /// Gives the next delivery id.

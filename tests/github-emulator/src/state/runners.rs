@@ -41,6 +41,7 @@ impl State {
         runner.made_for = self.intended_job(&runner);
         let token = ids::session_token();
         self.runner_secrets.insert(token.clone(), id);
+        self.record_secret(SecretKind::RunnerSession, &token, None);
         self.runners.insert(id, runner.clone());
         Ok(NewRunner { runner, token })
     }
