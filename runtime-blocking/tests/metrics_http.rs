@@ -151,6 +151,45 @@ fn fleet_from_redis() {
 }
 
 #[test]
+fn the_last_heartbeat_carries_the_final_status() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open_store(dir.path().join("queue.redb"), QueueSettings::default()).unwrap();
+    let store: Arc<dyn SharedStore> = Arc::new(Exclusive::new(store));
+    let registry = realistic_registry();
+    let (stop, stopped) = std::sync::mpsc::channel();
+    let (loop_store, loop_registry) = (Arc::clone(&store), Arc::clone(&registry));
+    let thread = std::thread::spawn(move || {
+        heartbeat_loop(
+            &loop_registry,
+            loop_store.as_ref(),
+            &Clock::new(),
+            &["mac-1".to_owned()],
+            Duration::from_secs(3600),
+            &stopped,
+        );
+    });
+    while lock(&registry).queue_depth().is_none() {
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    let clock = Clock::new();
+    lock(&registry).record_handler_notice(
+        "mac-1",
+        clock.now(),
+        &anklet_core::handler::Notice::Status(anklet_core::handler::HostStatus::Stopped),
+    );
+    drop(stop);
+    thread.join().unwrap();
+    let reply = store
+        .run(clock.now(), Op::Hosts(Duration::from_secs(60)))
+        .unwrap();
+    let anklet_core::queue::txn::Reply::Hosts(hosts) = reply else {
+        panic!("{reply:?}");
+    };
+    let v: serde_json::Value = serde_json::from_str(&hosts[0].payload).unwrap();
+    assert_eq!(v["plugins"][0]["Status"], "stopped");
+}
+
+#[test]
 fn a_heartbeat_payload_round_trips_through_the_store() {
     let dir = tempfile::tempdir().unwrap();
     let store = open_store(dir.path().join("queue.redb"), QueueSettings::default()).unwrap();

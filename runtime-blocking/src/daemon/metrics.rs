@@ -117,7 +117,8 @@ pub fn start(
 }
 
 /// Until `stop` is dropped: refresh host figures and queue depth, send every handler's
-/// heartbeat, wait `interval`.
+/// heartbeat, wait `interval`. A last heartbeat goes out on the way out, so the aggregator
+/// sees the handlers' final status (`stopped`) rather than their last busy one.
 pub fn heartbeat_loop(
     registry: &Registry,
     store: &dyn SharedStore,
@@ -132,7 +133,10 @@ pub fn heartbeat_loop(
         beat(registry, store, clock, hosts);
         match stop.recv_timeout(interval) {
             Err(RecvTimeoutError::Timeout) => {}
-            Ok(()) | Err(RecvTimeoutError::Disconnected) => return,
+            Ok(()) | Err(RecvTimeoutError::Disconnected) => {
+                beat(registry, store, clock, hosts);
+                return;
+            }
         }
     }
 }
