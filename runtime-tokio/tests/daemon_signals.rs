@@ -1,8 +1,8 @@
-//! The `anklet` daemon as a real process against the GitHub emulator and a fake Mac: the first
-//! SIGTERM stops it gracefully (exit 0, no VM left, pid file gone), a second one while the stop
-//! is still under way exits 1 at once; while it runs it serves its metrics. A job whose runner already runs it is not cut short by a
-//! stop (GitHub refuses to remove a busy runner; core keeps the VM until it can), so the
-//! graceful stop ends when that job does.
+//! The `anklet` daemon as a real process against the GitHub emulator and a fake Mac: while it
+//! runs it serves its metrics; the first SIGTERM stops it gracefully (exit 0, no VM left, pid
+//! file gone), a second one while the stop is still under way exits 1 at once. A job whose
+//! runner already runs it is not cut short by a stop (GitHub refuses to remove a busy runner;
+//! core keeps the VM until it can), so the graceful stop ends when that job does.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod daemon_support;
