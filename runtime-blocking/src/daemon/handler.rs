@@ -146,10 +146,10 @@ fn poll_news(held: Vec<JobId>, exec: &Executors, tx: &Sender<Msg>) {
     let (store, clock, tx) = (Arc::clone(&exec.store), Arc::clone(&exec.clock), tx.clone());
     std::thread::spawn(move || {
         for job in held {
-            if let Ok(Reply::Record(Some(record))) = store.run(clock.now(), Op::Get(job)) {
-                if let Some(status) = news_of(&record) {
-                    let _ = tx.send(Msg::Input(Input::JobStatus { job, status }));
-                }
+            if let Ok(Reply::Record(Some(record))) = store.run(clock.now(), Op::Get(job))
+                && let Some(status) = news_of(&record)
+            {
+                let _ = tx.send(Msg::Input(Input::JobStatus { job, status }));
             }
         }
     });
