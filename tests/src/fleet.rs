@@ -35,6 +35,11 @@ pub struct FleetOptions {
     pub anka_time_scale: f64,
     /// Whether the template is already on every host (no pull).
     pub template_local: bool,
+    /// Extra keys for every handler's plugin entry, one `key: value` per line (say
+    /// `pull_timeout_seconds: 3`); empty adds none. A key the fleet sets itself must not repeat.
+    pub handler_config: String,
+    /// Size of the template in the fake registry (its download size and what it occupies).
+    pub template_bytes: u64,
 }
 
 impl Default for FleetOptions {
@@ -44,6 +49,8 @@ impl Default for FleetOptions {
             lease_seconds: 6,
             anka_time_scale: 0.01,
             template_local: true,
+            handler_config: String::new(),
+            template_bytes: 20_000_000_000,
         }
     }
 }
@@ -247,7 +254,7 @@ impl Fleet {
                 "disk_total": 200_000_000_000u64,
                 "time_scale": self.options.anka_time_scale,
                 "registry": [{ "uuid": TEMPLATE, "name": "macos-behaviour", "latest": "v1",
-                               "tags": { "v1": { "size": 20_000_000_000u64 } } }],
+                               "tags": { "v1": { "size": self.options.template_bytes } } }],
                 "local": local,
             });
             std::fs::write(mac.join("seed.json"), seed.to_string()).unwrap();
@@ -272,6 +279,12 @@ impl Fleet {
             mac.join("anka").display(),
             self.options.lease_seconds,
         );
+        let mut yaml = yaml;
+        for line in self.options.handler_config.lines() {
+            if !line.trim().is_empty() {
+                yaml.push_str(&format!("    {}\n", line.trim()));
+            }
+        }
         self.spawn(&name, &yaml)
     }
 
@@ -433,5 +446,252 @@ impl Fleet {
             );
             std::thread::sleep(Duration::from_millis(200));
         }
+    }
+}
+
+/// Fault injection, raw fake-Mac access and the store, for the VM fault suite
+/// ([`crate::vm_faults`]).
+impl Fleet {
+    /// Writes host `i`'s fake-Mac fault rules (`faults.json`, which the fake re-reads on every
+    /// call; see `tests/fake-anka/README.md`); `[]` clears them.
+    pub fn set_faults(&self, i: usize, rules: &serde_json::Value) {
+        let dir = self.mac_dir(i);
+        let tmp = dir.join("faults.json.tmp");
+        std::fs::write(&tmp, rules.to_string()).unwrap();
+        std::fs::rename(&tmp, dir.join("faults.json")).unwrap();
+    }
+
+    /// Runs the fake `anka -j <args>` on host `i`'s Mac (not through a daemon) and returns its
+    /// JSON envelope (`Null` when the last line is not JSON).
+    pub fn anka(&self, i: usize, args: &[&str]) -> serde_json::Value {
+        let out = Command::new(self.mac_dir(i).join("anka"))
+            .arg("-j")
+            .args(args)
+            .stdin(Stdio::null())
+            .output()
+            .unwrap();
+        let text = String::from_utf8_lossy(&out.stdout);
+        let last = text
+            .lines()
+            .rev()
+            .find(|l| !l.trim().is_empty())
+            .unwrap_or("");
+        serde_json::from_str(last).unwrap_or_default()
+    }
+
+    /// Every VM on host `i`'s fake Mac, ours or not.
+    pub fn vm_names(&self, i: usize) -> Vec<String> {
+        self.anka(i, &["list"])["body"]
+            .as_array()
+            .map(|a| {
+                a.iter()
+                    .filter_map(|e| e["name"].as_str())
+                    .map(str::to_owned)
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+
+    /// Live processes of host `i`'s fake Mac (`anka` calls, their `sleep` children, emulated
+    /// runners, crash watchers): every process whose environment names the Mac's
+    /// `FAKE_ANKA_HOME`, as pid and command line. The daemons themselves are not among them.
+    pub fn mac_processes(&self, i: usize) -> Vec<(u32, String)> {
+        let needle = format!("FAKE_ANKA_HOME={}", self.mac_dir(i).display());
+        let mut found = Vec::new();
+        let Ok(entries) = std::fs::read_dir("/proc") else {
+            return found;
+        };
+        for entry in entries.flatten() {
+            let Some(pid) = entry
+                .file_name()
+                .to_str()
+                .and_then(|s| s.parse::<u32>().ok())
+            else {
+                continue;
+            };
+            let Ok(environ) = std::fs::read(entry.path().join("environ")) else {
+                continue;
+            };
+            if !environ.split(|b| *b == 0).any(|v| v == needle.as_bytes()) {
+                continue;
+            }
+            // A zombie (exited, not yet reaped) is no live process.
+            let stat = std::fs::read_to_string(entry.path().join("stat")).unwrap_or_default();
+            if stat
+                .rsplit_once(')')
+                .is_some_and(|(_, rest)| rest.trim_start().starts_with('Z'))
+            {
+                continue;
+            }
+            let cmdline = std::fs::read(entry.path().join("cmdline")).unwrap_or_default();
+            let cmdline: Vec<String> = cmdline
+                .split(|b| *b == 0)
+                .filter(|a| !a.is_empty())
+                .map(|a| String::from_utf8_lossy(a).into_owned())
+                .collect();
+            found.push((pid, cmdline.join(" ")));
+        }
+        found
+    }
+
+    /// SIGKILLs every live process of host `i`'s fake Mac (what a SIGKILLed daemon's `anka`
+    /// calls leave behind); returns their command lines.
+    pub fn kill_mac_processes(&self, i: usize) -> Vec<String> {
+        let procs = self.mac_processes(i);
+        for (pid, _) in &procs {
+            let _ = Command::new("kill")
+                .arg("-9")
+                .arg(pid.to_string())
+                .stderr(Stdio::null())
+                .status();
+        }
+        procs.into_iter().map(|(_, c)| c).collect()
+    }
+
+    /// The daemons' queue (the plugin owner's, under the default prefix) on the fleet's Redis,
+    /// read through core's own transactions.
+    pub fn store(&self) -> QueueReader {
+        QueueReader::new(self.redis.port(), OWNER)
+    }
+}
+
+/// A read-only view of a queue on a loopback Redis, driven by core's transactions
+/// ([`anklet_core::queue::txn::Store`]) over the shared Redis layout and scripts, so the test
+/// reads exactly what the daemons wrote. Writes are refused.
+pub struct QueueReader {
+    store: anklet_core::queue::txn::Store<RespBackend>,
+}
+
+impl QueueReader {
+    /// The queue `queue` (under [`DEFAULT_PREFIX`](anklet_core::queue::redis_layout::DEFAULT_PREFIX))
+    /// on the Redis at `127.0.0.1:port`.
+    pub fn new(port: u16, queue: &str) -> Self {
+        use anklet_core::queue::redis_layout::{DEFAULT_PREFIX, RedisLayout};
+        let backend = RespBackend {
+            port,
+            layout: RedisLayout::new(DEFAULT_PREFIX, queue).unwrap(),
+        };
+        Self {
+            store: anklet_core::queue::txn::Store::new(backend, Default::default()),
+        }
+    }
+
+    fn run(
+        &self,
+        op: anklet_core::queue::txn::Op,
+    ) -> Result<anklet_core::queue::txn::Reply, String> {
+        let ms = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_millis();
+        let now = anklet_core::time::Timestamp::from_millis(u64::try_from(ms).unwrap());
+        self.store.run(now, op).map_err(|e| e.to_string())
+    }
+
+    /// `Op::Get`: the job's record, if the queue holds one (queued, claimed or dead).
+    pub fn get(&self, job: u64) -> Result<Option<anklet_core::queue::JobRecord>, String> {
+        use anklet_core::queue::txn::{Op, Reply};
+        match self.run(Op::Get(anklet_core::ids::JobId(job)))? {
+            Reply::Record(r) => Ok(r),
+            other => Err(format!("unexpected reply {other:?}")),
+        }
+    }
+
+    /// `Op::Finished`: how the job left the queue for good, if it did.
+    pub fn finished(&self, job: u64) -> Result<Option<anklet_core::queue::Finished>, String> {
+        use anklet_core::queue::txn::{Op, Reply};
+        match self.run(Op::Finished(anklet_core::ids::JobId(job)))? {
+            Reply::Finished(f) => Ok(f),
+            other => Err(format!("unexpected reply {other:?}")),
+        }
+    }
+
+    /// `Op::List`: the whole queue.
+    pub fn list(&self) -> Result<anklet_core::queue::QueueListing, String> {
+        use anklet_core::queue::txn::{Op, Reply};
+        match self.run(Op::List)? {
+            Reply::Listing(l) => Ok(l),
+            other => Err(format!("unexpected reply {other:?}")),
+        }
+    }
+}
+
+/// A [`Backend`](anklet_core::queue::txn::Backend) speaking plain RESP to Redis: each read
+/// is one `EVAL` of core's read script on a fresh loopback connection; commits are refused.
+struct RespBackend {
+    port: u16,
+    layout: anklet_core::queue::redis_layout::RedisLayout,
+}
+
+impl RespBackend {
+    fn eval(
+        &self,
+        call: &anklet_core::queue::redis_layout::ScriptCall,
+    ) -> std::io::Result<Vec<Option<Vec<u8>>>> {
+        use std::io::{BufRead, BufReader, Read as _, Write as _};
+        let mut args: Vec<&[u8]> = vec![b"EVAL", call.script.source().as_bytes()];
+        let nkeys = call.keys.len().to_string();
+        args.push(nkeys.as_bytes());
+        args.extend(call.keys.iter().map(|k| k.as_bytes()));
+        args.extend(call.args.iter().map(|a| a.as_bytes()));
+        let mut req = format!("*{}\r\n", args.len()).into_bytes();
+        for a in &args {
+            req.extend_from_slice(format!("${}\r\n", a.len()).as_bytes());
+            req.extend_from_slice(a);
+            req.extend_from_slice(b"\r\n");
+        }
+        let stream = std::net::TcpStream::connect(("127.0.0.1", self.port))?;
+        stream.set_read_timeout(Some(Duration::from_secs(5)))?;
+        stream.set_write_timeout(Some(Duration::from_secs(5)))?;
+        (&stream).write_all(&req)?;
+        let mut r = BufReader::new(stream);
+        let bad = |what: String| std::io::Error::new(std::io::ErrorKind::InvalidData, what);
+        let mut line = String::new();
+        let mut read_line = |r: &mut BufReader<std::net::TcpStream>| -> std::io::Result<String> {
+            line.clear();
+            r.read_line(&mut line)?;
+            Ok(line.trim_end_matches(['\r', '\n']).to_owned())
+        };
+        let head = read_line(&mut r)?;
+        let n: usize = match head.split_at_checked(1) {
+            Some(("*", n)) => n.parse().map_err(|_| bad(head.clone()))?,
+            _ => return Err(bad(format!("redis answered {head}"))),
+        };
+        let mut out = Vec::with_capacity(n);
+        for _ in 0..n {
+            let item = read_line(&mut r)?;
+            match item.split_at_checked(1) {
+                Some(("$", "-1")) => out.push(None),
+                Some(("$", len)) => {
+                    let len: usize = len.parse().map_err(|_| bad(item.clone()))?;
+                    let mut buf = vec![0; len + 2];
+                    r.read_exact(&mut buf)?;
+                    buf.truncate(len);
+                    out.push(Some(buf));
+                }
+                Some((":", v)) => out.push(Some(v.as_bytes().to_vec())),
+                _ => return Err(bad(format!("unexpected item {item}"))),
+            }
+        }
+        Ok(out)
+    }
+}
+
+impl anklet_core::queue::txn::Backend for RespBackend {
+    type Error = std::io::Error;
+
+    fn read(
+        &mut self,
+        read: &anklet_core::queue::txn::Read,
+    ) -> Result<anklet_core::queue::txn::Fetched, Self::Error> {
+        use anklet_core::queue::redis_layout::{decode_read, encode_read};
+        let reply = self.eval(&encode_read(&self.layout, read))?;
+        decode_read(read, reply)
+            .map(|d| d.fetched)
+            .map_err(std::io::Error::other)
+    }
+
+    fn commit(&mut self, _: &anklet_core::queue::txn::Commit) -> Result<bool, Self::Error> {
+        Err(std::io::Error::other("the test's queue view is read only"))
     }
 }

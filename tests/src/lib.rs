@@ -7,3 +7,4 @@ pub mod fleet;
 pub mod metrics_suite;
 pub mod receiver_suite;
 pub mod redis_server;
+pub mod vm_faults;
