@@ -21,7 +21,9 @@ Without a subcommand the daemon runs the config's plugins until stopped:
   queue), a second = exit 1 at once; SIGQUIT or the file ~/.config/anklet/.drain = finish
   running jobs, take no more, exit. `-s stop` and `-s drain` send those to a running daemon.
 
-Exit codes: 0 = ok, 1 = a plugin failed, 2 = bad config or usage.";
+`queue` lists, shows, requeues and removes jobs on the store the daemon of this config uses.
+
+Exit codes: 0 = ok, 1 = a plugin failed (queue tools: refused or failed), 2 = bad config or usage.";
 
 /// Flags and subcommands.
 #[derive(Debug, Parser)]
@@ -109,6 +111,10 @@ enum Command {
     /// a burst of jobs, live progress, a table of where their time went; exit 0 only if every
     /// job completed once and no VM or runner is left.
     Demo(DemoArgs),
+    /// Operator tools for the job queue of this config's daemon (the embedded store file, or
+    /// Redis): list jobs, show one job's history, requeue from or remove from the dead letter.
+    #[cfg(feature = "queue-cli")]
+    Queue(crate::queue_cli::QueueArgs),
 }
 
 /// The demo's knobs (the same for both daemons).
@@ -205,6 +211,19 @@ pub fn run(bin: &'static str, about: &'static str, daemon: Daemon<'_>, demo: Dem
             return ExitCode::from(2);
         }
     };
+    // The queue tools print only their own output (their stdout may be JSON for a script);
+    // the config is reported only when it is wrong.
+    #[cfg(feature = "queue-cli")]
+    if let Some(Command::Queue(args)) = &cli.command {
+        let source = path.display().to_string();
+        return match config::load(&source, &bytes, &env) {
+            Ok(loaded) => crate::queue_cli::run(bin, &loaded.config, &env, args),
+            Err(_) => {
+                emit(true, &config::check(&source, &bytes, &env).stderr);
+                ExitCode::from(2)
+            }
+        };
+    }
     let report = config::check(&path.display().to_string(), &bytes, &env);
     emit(false, &report.stdout);
     emit(true, &report.stderr);
@@ -214,6 +233,9 @@ pub fn run(bin: &'static str, about: &'static str, daemon: Daemon<'_>, demo: Dem
     match cli.command {
         Some(Command::CheckConfig) => ExitCode::SUCCESS,
         Some(Command::Demo(_)) => ExitCode::SUCCESS,
+        // Run (and returned) before the config report above.
+        #[cfg(feature = "queue-cli")]
+        Some(Command::Queue(_)) => ExitCode::SUCCESS,
         None => match config::load(&path.display().to_string(), &bytes, &env) {
             Ok(loaded) => daemon(&loaded.config, &env),
             Err(_) => ExitCode::from(2),

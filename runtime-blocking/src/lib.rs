@@ -19,6 +19,8 @@ pub mod github;
 pub mod host;
 #[cfg(feature = "server")]
 pub mod metrics;
+#[cfg(feature = "queue-cli")]
+pub mod queue_cli;
 #[cfg(feature = "server")]
 pub mod receiver;
 pub mod store;

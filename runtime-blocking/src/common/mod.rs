@@ -9,6 +9,7 @@ pub mod notices;
 
 pub use github_config::client_config;
 
+use anklet_core::config::{Config, DatabaseSettings};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
@@ -40,4 +41,31 @@ pub enum Control {
     Abort,
     /// Finish running jobs, take no more, exit (SIGQUIT, the drain file).
     Drain,
+}
+
+/// Which job store a config means. Both daemons and the `queue` tools choose through this one
+/// function, so an operator's tool always opens the very store the daemon runs on.
+#[derive(Clone, Debug, PartialEq)]
+pub enum StoreLocation {
+    /// A plugin configures a database: the fleet's shared Redis queue.
+    Redis {
+        /// The first such plugin's connection settings.
+        db: DatabaseSettings,
+        /// The queue's name (the plugin's queue owner), which picks the Redis keys.
+        queue: String,
+    },
+    /// No database: the embedded file at `store_path` (`~/` expanded), one host's queue.
+    Embedded(PathBuf),
+}
+
+/// Redis when any plugin configures a database, else the embedded file at `store_path`.
+pub fn store_location(config: &Config, env: &BTreeMap<String, String>) -> StoreLocation {
+    let db = config.plugins.iter().find_map(|p| {
+        p.database_settings()
+            .map(|db| (db, p.queue_owner().to_owned()))
+    });
+    match db {
+        Some((db, queue)) => StoreLocation::Redis { db, queue },
+        None => StoreLocation::Embedded(expand_home(config.store_path(), env)),
+    }
 }

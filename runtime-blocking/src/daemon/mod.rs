@@ -16,6 +16,7 @@ pub mod recovery;
 pub mod signals;
 
 pub use crate::common::{Control, client_config, drain_file, expand_home, logging, state_dir};
+use crate::common::{StoreLocation, store_location};
 
 use crate::clock::Clock;
 use crate::github::GithubExecutor;
@@ -212,13 +213,9 @@ fn open_shared_store(
     env: &BTreeMap<String, String>,
 ) -> anyhow::Result<Arc<dyn SharedStore>> {
     let settings = QueueSettings::default();
-    let db = config.plugins.iter().find_map(|p| {
-        p.database_settings()
-            .map(|db| (db, p.queue_owner().to_owned()))
-    });
-    match db {
+    match store_location(config, env) {
         #[cfg(feature = "redis")]
-        Some((db, queue)) => {
+        StoreLocation::Redis { db, queue } => {
             use crate::store::redis::{RedisBackend, RedisOptions};
             use anklet_core::queue::redis_layout::{DEFAULT_PREFIX, RedisLayout};
             let layout = RedisLayout::new(DEFAULT_PREFIX, &queue)
@@ -231,11 +228,10 @@ fn open_shared_store(
             )))
         }
         #[cfg(not(feature = "redis"))]
-        Some(_) => Err(anyhow!(
+        StoreLocation::Redis { .. } => Err(anyhow!(
             "a database is configured but this build has no Redis support"
         )),
-        None => {
-            let path = expand_home(config.store_path(), env);
+        StoreLocation::Embedded(path) => {
             tracing::info!(path = %path.display(), "job store: embedded file (one host)");
             let store = open_store(&path, settings)
                 .with_context(|| format!("cannot open the job store {}", path.display()))?;

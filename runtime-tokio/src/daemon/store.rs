@@ -1,13 +1,14 @@
 //! The job store every plugin of the process shares: Redis when a plugin configures a
 //! database (a fleet sharing one queue), else the embedded redb file at `store_path` (one
-//! host), the same choice `anklet-lite` makes.
+//! host), the same choice `anklet-lite` and the `queue` tools make
+//! ([`store_location`]).
 
 use crate::store::redis::{AsyncRedisOptions, AsyncRedisStore};
 use crate::store::shared::{RedisPool, SharedStore};
 use anklet_core::config::Config;
 use anklet_core::queue::QueueSettings;
 use anklet_core::queue::redis_layout::{DEFAULT_PREFIX, RedisLayout};
-use anklet_lite::common::expand_home;
+use anklet_lite::common::{StoreLocation, store_location};
 use anklet_lite::store::embedded::open_store;
 use anklet_lite::store::shared::Exclusive;
 use anyhow::{Context, anyhow};
@@ -20,12 +21,8 @@ pub fn open_shared_store(
     env: &BTreeMap<String, String>,
 ) -> anyhow::Result<SharedStore> {
     let settings = QueueSettings::default();
-    let db = config.plugins.iter().find_map(|p| {
-        p.database_settings()
-            .map(|db| (db, p.queue_owner().to_owned()))
-    });
-    match db {
-        Some((db, queue)) => {
+    match store_location(config, env) {
+        StoreLocation::Redis { db, queue } => {
             let layout = RedisLayout::new(DEFAULT_PREFIX, &queue)
                 .map_err(|e| anyhow!("queue name {queue:?} cannot be used: {e}"))?;
             let opts = AsyncRedisOptions::new(layout);
@@ -35,8 +32,7 @@ pub fn open_shared_store(
             }));
             Ok(SharedStore::Redis(Arc::new(pool)))
         }
-        None => {
-            let path = expand_home(config.store_path(), env);
+        StoreLocation::Embedded(path) => {
             tracing::info!(path = %path.display(), "job store: embedded file (one host)");
             let store = open_store(&path, settings)
                 .with_context(|| format!("cannot open the job store {}", path.display()))?;
