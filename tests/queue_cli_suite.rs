@@ -1,6 +1,6 @@
 // The `queue` operator tools, run as the real binary (included by
-// runtime-blocking/tests/queue_cli.rs and runtime-tokio/tests/queue_cli.rs, which define `BIN`
-// and `cmd()`): a store prepared through core's queue operations (queued, claimed, requeued and
+// runtime-blocking/tests/queue_cli.rs and runtime-tokio/tests/queue_cli.rs, which define
+// `BIN_PATH` and `cmd()`): a store prepared through core's queue operations (queued, claimed, requeued and
 // dead-lettered jobs with reasons), then `queue list`, `show`, `requeue` and `remove` against
 // it, checked in the output and in the store afterwards; refusals (unknown job, not dead, no
 // confirmation, locked store, no store) exit 1; one listing runs against a real redis-server.
@@ -384,6 +384,55 @@ fn remove_asks_for_confirmation_and_refuses_without_a_terminal() {
             "is queued, not in the dead letter",
         ));
     assert_eq!(p.get(QUEUED_FRESH_A).unwrap().place, Place::Queued);
+}
+
+/// Runs `queue <args>` on a pseudo-terminal (util-linux `script`), typing `typed`; returns the
+/// exit code and everything the terminal showed.
+fn on_terminal(p: &Prepared, args: &str, typed: &str) -> (Option<i32>, String) {
+    use std::io::Write;
+    let line = format!("'{BIN_PATH}' -c '{}' queue {args}", p.config().display());
+    let mut child = std::process::Command::new("script")
+        .args(["-qec", &line, "/dev/null"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("util-linux `script` (Debian: bsdutils) runs the tool on a terminal");
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(typed.as_bytes())
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    let text =
+        String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr);
+    (out.status.code(), text)
+}
+
+#[test]
+fn remove_on_a_terminal_asks_and_acts_on_the_answer() {
+    let p = Prepared::new();
+    let prompt = format!("remove job {DEAD} (acme/repo) from the dead letter? [y/N]");
+    let (code, text) = on_terminal(&p, &format!("remove {DEAD}"), "n\n");
+    assert_eq!(code, Some(1), "{text}");
+    assert!(text.contains(&prompt), "{text}");
+    assert!(
+        text.contains(&format!("job {DEAD} not removed (not confirmed)")),
+        "{text}"
+    );
+    assert!(matches!(p.get(DEAD).unwrap().place, Place::Dead { .. }));
+
+    let (code, text) = on_terminal(&p, &format!("remove {DEAD}"), "y\n");
+    assert_eq!(code, Some(0), "{text}");
+    assert!(text.contains(&prompt), "{text}");
+    assert!(
+        text.contains(&format!(
+            "removed job {DEAD} (acme/repo) from the dead letter"
+        )),
+        "{text}"
+    );
+    assert_eq!(p.get(DEAD), None);
 }
 
 #[test]

@@ -2,8 +2,10 @@
 //! this binary.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+const BIN_PATH: &str = env!("CARGO_BIN_EXE_anklet-lite");
+
 fn cmd() -> assert_cmd::Command {
-    let mut c = assert_cmd::cargo::cargo_bin_cmd!("anklet-lite");
+    let mut c = assert_cmd::Command::new(BIN_PATH);
     c.env_clear();
     c
 }

@@ -2,8 +2,10 @@
 //! tokio daemon's binary (the same command line, so the same answers).
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+const BIN_PATH: &str = env!("CARGO_BIN_EXE_anklet");
+
 fn cmd() -> assert_cmd::Command {
-    let mut c = assert_cmd::cargo::cargo_bin_cmd!("anklet");
+    let mut c = assert_cmd::Command::new(BIN_PATH);
     c.env_clear();
     c
 }
