@@ -21,6 +21,12 @@ use tokio::time::Instant;
 /// smaller.
 const MAX_RESPONSE_BYTES: usize = 16 * 1024 * 1024;
 
+/// How long an idle connection is kept for the next exchange. Short: the daemon's calls come
+/// in bursts seconds apart, and a server that serves a fixed number of connections at a time
+/// (the GitHub emulator's tiny_http) leaves a request on a new connection waiting while idle
+/// ones stay open.
+const POOL_IDLE_TIMEOUT: Duration = Duration::from_secs(1);
+
 /// How long the loop sleeps when the client has no deadline (any message wakes it earlier).
 const IDLE_WAIT: Duration = Duration::from_secs(3600);
 
@@ -70,7 +76,10 @@ impl GithubExecutor {
     /// Starts the executor's task (on the current tokio runtime) with a client built from
     /// `config`.
     pub fn start(config: ClientConfig, clock: Arc<Clock>) -> Result<Self, StartError> {
-        let http = reqwest::Client::builder().user_agent("anklet-rs").build()?;
+        let http = reqwest::Client::builder()
+            .user_agent("anklet-rs")
+            .pool_idle_timeout(POOL_IDLE_TIMEOUT)
+            .build()?;
         let (tx, rx) = mpsc::unbounded_channel();
         let responses = tx.downgrade();
         let task = tokio::spawn(run(GithubClient::new(config), clock, http, rx, responses));
