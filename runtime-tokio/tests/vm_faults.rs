@@ -48,3 +48,18 @@ fn disk_full() {
 fn sweep_after_sigkill() {
     vm_faults::sweep_after_sigkill(bin());
 }
+
+#[test]
+fn registry_down() {
+    vm_faults::registry_down(bin());
+}
+
+#[test]
+fn clone_dies() {
+    vm_faults::clone_dies(bin());
+}
+
+#[test]
+fn start_answers_garbage() {
+    vm_faults::start_answers_garbage(bin());
+}

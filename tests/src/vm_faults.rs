@@ -227,6 +227,43 @@ pub fn clone_fails(bin: &Path) {
     assert_clean(&fleet, 0, Duration::from_secs(20));
 }
 
+/// The registry is unreachable (code 30): a pull failure like any other, so the job is
+/// requeued with `pull_failed` and dead-lettered after its retries — never taken for a
+/// template the registry does not have (`template_not_in_registry` dead-letters at once).
+pub fn registry_down(bin: &Path) {
+    let fleet = fleet(bin, false, "pull_timeout_seconds: 30\n");
+    fleet.set_faults(0, &json!([{"action": "registry_down"}]));
+    let ids = fleet.create_jobs(1, 200);
+    let rec = assert_dead(&fleet, ids[0], Duration::from_secs(60), &["pull_failed"]);
+    assert_eq!(reasons(&rec), ["pull_failed", "pull_failed"], "{rec:?}");
+    assert_clean(&fleet, 0, Duration::from_secs(20));
+}
+
+/// `anka clone` dies without a word (exit 137, no output): `clone_failed`, dead-lettered after
+/// its retries, and whatever the dead clone left is deleted.
+pub fn clone_dies(bin: &Path) {
+    let fleet = fleet(bin, true, "");
+    fleet.set_faults(0, &json!([{"op": "clone", "action": "die"}]));
+    let ids = fleet.create_jobs(1, 200);
+    let rec = assert_dead(&fleet, ids[0], Duration::from_secs(60), &["clone_failed"]);
+    assert_eq!(reasons(&rec), ["clone_failed", "clone_failed"], "{rec:?}");
+    assert_clean(&fleet, 0, Duration::from_secs(20));
+}
+
+/// `anka start` boots the VM but answers garbage (no JSON envelope): the start counts as
+/// failed, so the job ends `start_failed` — and the VMs that did boot are deleted all the same.
+pub fn start_answers_garbage(bin: &Path) {
+    let fleet = fleet(bin, true, "");
+    fleet.set_faults(
+        0,
+        &json!([{"op": "start", "match": "anklet-vm-*", "action": "garbage"}]),
+    );
+    let ids = fleet.create_jobs(1, 200);
+    let rec = assert_dead(&fleet, ids[0], Duration::from_secs(60), &["start_failed"]);
+    assert_eq!(reasons(&rec), ["start_failed", "start_failed"], "{rec:?}");
+    assert_clean(&fleet, 0, Duration::from_secs(20));
+}
+
 /// The first boot fails once: the job gets a fresh VM and completes; the failed VM is deleted.
 pub fn start_fails_once(bin: &Path) {
     let fleet = fleet(bin, true, "");
@@ -272,13 +309,14 @@ pub fn start_always_fails(bin: &Path) {
 /// The VM dies while its job runs (`vm_crash` on the runner's `anka run`): the handler's health
 /// check sees it, the store records the job as `vm_lost`, and the dead VM is deleted. GitHub
 /// keeps calling the runner busy (the emulator only fails a job whose runner said goodbye), so
-/// the VM goes once `job_max_lifetime_seconds` (10 s here) gives up on the runner.
+/// the VM goes once `job_max_lifetime_seconds` (15 s here) gives up on the runner.
 pub fn vm_dies_mid_job(bin: &Path) {
-    let fleet = fleet(bin, true, "job_max_lifetime_seconds: 10\n");
-    // Fake seconds × 0.01: the VM dies 3 s after the runner starts, well into the job.
+    let fleet = fleet(bin, true, "job_max_lifetime_seconds: 15\n");
+    // Fake seconds × 0.01: the VM dies 4 s after the runner starts, well into the job (the
+    // handler hears `in_progress` within about a second).
     fleet.set_faults(
         0,
-        &json!([{"op": "run", "match": "anklet-vm-*", "action": "vm_crash", "after_s": 300, "times": 1}]),
+        &json!([{"op": "run", "match": "anklet-vm-*", "action": "vm_crash", "after_s": 400, "times": 1}]),
     );
     let ids = fleet.create_jobs(1, 60_000);
     match wait_ended(&fleet, ids[0], Duration::from_secs(40)) {
@@ -289,7 +327,20 @@ pub fn vm_dies_mid_job(bin: &Path) {
     assert!(job.started_at_ms.is_some(), "the job ran: {job:?}");
     let s = stats(&fleet, 0);
     assert_eq!(s["counters"]["crashes"].as_u64(), Some(1), "{s}");
+    let lost_at = Instant::now();
     assert_clean(&fleet, 0, Duration::from_secs(30));
+    let job = fleet.emulator.job(ids[0]).unwrap();
+    eprintln!(
+        "vm_dies_mid_job: VM deleted {:?} after the store recorded vm_lost; GitHub's job: status {:?}, conclusion {:?}; runner removals refused: {}",
+        lost_at.elapsed(),
+        job.status,
+        job.conclusion,
+        fleet.hosts[0]
+            .log()
+            .lines()
+            .filter(|l| l.contains("remove_runner"))
+            .count()
+    );
     // The emulated job stays in progress (its runner vanished); cancel it so nothing waits.
     let _ = fleet
         .emulator
