@@ -12,7 +12,7 @@ pub const BIN: &str = env!("CARGO_BIN_EXE_anklet");
 const OWNER: &str = "test-org";
 const REPO: &str = "test-app";
 const TEMPLATE: &str = "c0ffee00-test-macos-15";
-const TOKEN: &str = "ghp_test_token_for_the_emulator_only";
+pub const TOKEN: &str = "ghp_test_token_for_the_emulator_only";
 const SECRET: &str = "test-webhook-secret";
 
 /// The emulator, the fake Mac and the files of one test.
@@ -62,11 +62,17 @@ impl Fleet {
 
     /// Runs `anklet -c <config>` with this fleet's `HOME`.
     pub fn spawn_daemon(&self) -> Child {
+        self.spawn_daemon_logging("info")
+    }
+
+    /// Runs `anklet -c <config>` with this fleet's `HOME` and `LOG_LEVEL`.
+    pub fn spawn_daemon_logging(&self, level: &str) -> Child {
         let child = Command::new(BIN)
             .arg("-c")
             .arg(&self.config)
             .env_clear()
             .env("HOME", &self.home)
+            .env("LOG_LEVEL", level)
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
