@@ -50,12 +50,18 @@ impl VmName {
     /// Reads back the host and job a name of ours encodes, or `None` for a VM that is not ours.
     /// Parsed from the right (job and counter are numbers), so host names may contain `-`.
     pub fn owner(&self) -> Option<(HostId, JobId)> {
-        let rest = self.0.strip_prefix(Self::PREFIX)?;
+        Self::owner_of(&self.0).map(|(host, job)| (HostId(host.to_owned()), job))
+    }
+
+    /// [`VmName::owner`] of a name given as text, borrowing the host: sweeps read every
+    /// runner name of the scope, and most are not ours.
+    pub fn owner_of(name: &str) -> Option<(&str, JobId)> {
+        let rest = name.strip_prefix(Self::PREFIX)?;
         let (rest, n) = rest.rsplit_once('-')?;
         let (host, job) = rest.rsplit_once('-')?;
         n.parse::<u32>().ok()?;
         let job = job.parse::<u64>().ok()?;
-        (!host.is_empty()).then(|| (HostId(host.to_owned()), JobId(job)))
+        (!host.is_empty()).then_some((host, JobId(job)))
     }
 }
 

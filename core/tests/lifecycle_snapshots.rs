@@ -258,6 +258,9 @@ fn sweep_deletes_only_our_orphans() {
     assert!(!text.contains("delete golden-macos-15"));
     // The periodic sweep at 601 s runs while job 101's VM is alive and leaves it alone.
     assert_eq!(text.matches("vm.delete anklet-vm-mac1-101-1").count(), 1);
+    // Runners are listed at start (a crashed process may have left some) and not again at
+    // 601 s: nothing was left behind since, and the hourly backstop is not due.
+    assert_eq!(text.matches("github.list_runners").count(), 1);
     snap("sweep_orphans", &w);
 }
 

@@ -1051,7 +1051,9 @@ impl World {
                     .map(|(i, (name, (_, running)))| RunnerInfo {
                         id: i as u64 + 1,
                         name: name.clone(),
-                        online: self.vm_running(&VmName(name.clone())),
+                        // The model calls a runner online while it runs a job; the handler
+                        // does not read it, and every sweep lists every runner of the fleet.
+                        online: running.is_some(),
                         busy: running.is_some(),
                     })
                     .collect();
@@ -1168,14 +1170,10 @@ impl World {
         }
     }
 
-    /// The host whose handler made the VM (or runner) `name`: [`VmName::owner`] without
-    /// allocating, as webhooks and runner ends ask for every job.
+    /// The host whose handler made the VM (or runner) `name`, found without allocating:
+    /// webhooks, runner ends and runner listings ask for every job.
     fn host_of(&self, name: &str) -> Option<usize> {
-        let rest = name.strip_prefix(VmName::PREFIX)?;
-        let (rest, n) = rest.rsplit_once('-')?;
-        let (host, job) = rest.rsplit_once('-')?;
-        n.parse::<u32>().ok()?;
-        job.parse::<u64>().ok()?;
+        let (host, _) = VmName::owner_of(name)?;
         self.host_index.get(host).copied()
     }
 

@@ -35,6 +35,8 @@ pub(crate) struct Ctx<'a> {
     /// Our VMs that no live lifecycle holds (the sweep's orphans, say a crashed process's VM
     /// whose runner still runs a job): a new VM never takes one of their names.
     pub(crate) orphans: &'a BTreeSet<VmName>,
+    /// Set when a lifecycle leaves its runner behind, so the next sweep lists runners.
+    pub(crate) runner_left: &'a mut bool,
 }
 
 /// How a lifecycle ends, decided once.
@@ -608,6 +610,7 @@ impl JobLifecycle {
             if give_up_at <= ctx.now {
                 self.runner_busy = None;
                 self.runner_may_exist = false;
+                *ctx.runner_left = true;
                 ctx.out.notice(Notice::RunnerLeftBehind {
                     runner: self.vm_name(),
                 });
@@ -688,6 +691,7 @@ impl JobLifecycle {
                     CleanupStep::CancelRun => c.cancel_run = false,
                     _ => {
                         self.runner_may_exist = false;
+                        *ctx.runner_left = true;
                         ctx.out.notice(Notice::RunnerLeftBehind {
                             runner: self.vm_name(),
                         });

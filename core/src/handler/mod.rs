@@ -84,7 +84,18 @@ struct Sweep {
     /// Sweeps in a row that could not finish (listing or removal failed); the next comes
     /// sooner, on the cleanup backoff, instead of a whole interval later.
     tries: u32,
+    /// A runner of ours may be registered with no live job: set at start (a crashed process
+    /// may have left runners), when a lifecycle leaves its runner behind, and when a sweep
+    /// could not remove one. The next sweep then lists runners.
+    runner_left: bool,
+    /// When the runners were last listed. Listing every runner of the scope from every host at
+    /// every sweep would spend the API rate limit on nothing; without a reason to, a host
+    /// lists them only every [`RUNNER_LIST_EVERY`] sweep intervals, as a backstop.
+    listed_at: Option<Timestamp>,
 }
+
+/// Sweep intervals between runner listings when no runner is known to be left behind.
+const RUNNER_LIST_EVERY: u32 = 6;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Inventory {
@@ -127,7 +138,10 @@ impl HostHandler {
             jobs: JobMap::default(),
             pull: None,
             status: None,
-            sweep: Sweep::default(),
+            sweep: Sweep {
+                runner_left: true,
+                ..Sweep::default()
+            },
         };
         me.pump();
         me
@@ -251,6 +265,7 @@ impl HostHandler {
             out: &mut self.out,
             cache: &mut self.cache,
             orphans: &self.sweep.vms,
+            runner_left: &mut self.sweep.runner_left,
         };
         (ctx, &mut self.jobs, &mut self.pull)
     }
@@ -366,6 +381,18 @@ impl HostHandler {
             .filter(|vm| vm.owner().is_some_and(|(host, _)| host == self.host))
             .filter(|vm| !held.contains(vm))
             .collect();
+        let backstop = self.settings.sweep_interval * RUNNER_LIST_EVERY;
+        let list = self.sweep.runner_left
+            || !self.sweep.vms.is_empty()
+            || self
+                .sweep
+                .listed_at
+                .is_none_or(|t| t + backstop <= self.now);
+        if !list {
+            return;
+        }
+        self.sweep.runner_left = false;
+        self.sweep.listed_at = Some(self.now);
         let _ = self.out.forge(
             Owner::RunnerList,
             self.now,
@@ -386,6 +413,7 @@ impl HostHandler {
                     step: "sweep_runners",
                     detail: format!("{other:?}"),
                 });
+                self.sweep.runner_left = true;
                 self.sweep_sooner();
                 // Without the list, do what the sweep did before runners were listed: a VM
                 // left behind must not hold its slot until GitHub answers.
@@ -399,14 +427,34 @@ impl HostHandler {
         self.sweep.tries = 0;
         let skip = self.settings.defect == Some(Defect::KeepOrphanRunners);
         let mut removing = BTreeSet::new();
+        // Most runners of the scope are other hosts': look at the name's host part first.
+        let ours = |name: &str| {
+            name.strip_prefix(VmName::PREFIX)
+                .and_then(|rest| rest.strip_prefix(self.host.0.as_str()))
+                .is_some_and(|rest| rest.starts_with('-'))
+        };
         for info in runners {
-            let runner = VmName(info.name);
-            let orphan = runner
-                .owner()
-                .is_some_and(|(host, job)| host == self.host && !self.jobs.contains_key(&job));
-            if !orphan || skip {
+            let Some((host, job)) = VmName::owner_of(&info.name).filter(|_| ours(&info.name))
+            else {
+                continue;
+            };
+            if host != self.host.0 {
                 continue;
             }
+            if self.jobs.contains_key(&job) {
+                // Its job is live here. A runner of an earlier VM or claim of that job (not the
+                // one the lifecycle holds) is an orphan once the job ends: look again then.
+                let held = self
+                    .jobs
+                    .values()
+                    .any(|lc| lc.vm().is_some_and(|vm| vm.0 == info.name));
+                self.sweep.runner_left |= !held;
+                continue;
+            }
+            if skip {
+                continue;
+            }
+            let runner = VmName(info.name);
             if !self.sweep.runners.values().any(|r| *r == runner) {
                 self.out.notice(Notice::OrphanRunner {
                     runner: runner.clone(),
@@ -455,6 +503,7 @@ impl HostHandler {
                     step: "sweep_remove_runner",
                     detail: format!("{runner}: {other:?}"),
                 });
+                self.sweep.runner_left = true;
                 if !busy {
                     self.sweep_sooner();
                 }
