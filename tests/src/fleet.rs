@@ -695,3 +695,208 @@ impl anklet_core::queue::txn::Backend for RespBackend {
         Err(std::io::Error::other("the test's queue view is read only"))
     }
 }
+
+// ---------------------------------------------------------------------------------------------
+// GitHub suite helpers (issue 6, `crate::github_suite`): an App-authenticated or two-token
+// fleet, every daemon's log, and the Redis queue as raw records. Additions only.
+// ---------------------------------------------------------------------------------------------
+
+/// The second PAT the emulator of [`Fleet::start_github`] accepts: the receiver's when
+/// [`GithubSetup::receiver_pat`] is set, so the call log tells its calls from the handlers'.
+pub const RECEIVER_TOKEN: &str = "ghp_github_suite_receiver_token";
+
+/// The id of the test GitHub App (key pair `tests/fixtures/github/test-app-key*.pem`).
+pub const APP_ID: u64 = 4242;
+
+/// The test App's private key (PKCS#1 PEM), which the daemons read from this path.
+pub const APP_PRIVATE_KEY: &str = concat!(
+    env!("CARGO_MANIFEST_DIR"),
+    "/fixtures/github/test-app-key.pem"
+);
+
+/// The test App's public key, which the emulator checks JWTs with.
+pub const APP_PUBLIC_KEY: &str = concat!(
+    env!("CARGO_MANIFEST_DIR"),
+    "/fixtures/github/test-app-key.public.pem"
+);
+
+/// How [`Fleet::start_github`] differs from [`Fleet::start`].
+#[derive(Clone, Debug, Default)]
+pub struct GithubSetup {
+    /// With a lifetime, every daemon authenticates as the test GitHub App (installation looked
+    /// up, tokens fetched and refreshed) and the emulator's installation tokens live this long
+    /// (GitHub: 1 h); `None` keeps the PAT.
+    pub app_token_ttl: Option<Duration>,
+    /// The receiver uses [`RECEIVER_TOKEN`] instead of [`TOKEN`].
+    pub receiver_pat: bool,
+    /// Extra `key: value` lines for the receiver's plugin entry (keys the fleet sets must not
+    /// repeat).
+    pub receiver_config: String,
+    /// Extra `key: value` lines for every handler's plugin entry (say `max_vms: 1`).
+    pub host_config: String,
+}
+
+impl GithubSetup {
+    fn app_lines(&self) -> String {
+        if self.app_token_ttl.is_some() {
+            format!("    private_key: {APP_PRIVATE_KEY}\n    app_id: {APP_ID}\n")
+        } else {
+            String::new()
+        }
+    }
+
+    fn host_lines(&self) -> String {
+        let mut lines = self.app_lines();
+        for line in self.host_config.lines().filter(|l| !l.trim().is_empty()) {
+            lines.push_str(&format!("    {}\n", line.trim()));
+        }
+        lines
+    }
+}
+
+impl Fleet {
+    /// [`Fleet::start`] with the changes of `setup`: the emulator also accepts
+    /// [`RECEIVER_TOKEN`] and, with an App, checks the test App's JWTs.
+    pub fn start_github(bin: &Path, options: FleetOptions, setup: &GithubSetup) -> Self {
+        let redis = must_start(ServerOptions {
+            aof: true,
+            ..ServerOptions::default()
+        });
+        let dir = tempfile::Builder::new()
+            .prefix("anklet-fleet-")
+            .tempdir()
+            .unwrap();
+        let receiver_port = crate::redis_server::free_port().unwrap();
+        let mut config = EmulatorConfig {
+            pats: vec![TOKEN.to_owned(), RECEIVER_TOKEN.to_owned()],
+            webhook_urls: vec![format!("http://127.0.0.1:{receiver_port}/jobs/v1/receiver")],
+            webhook_secret: Some(SECRET.to_owned()),
+            time_scale: TimeScale::new(1.0).unwrap(),
+            ..EmulatorConfig::default()
+        };
+        if let Some(ttl) = setup.app_token_ttl {
+            config.app = Some(github_emulator::AppConfig {
+                app_id: APP_ID,
+                client_id: None,
+                public_key_pem: std::fs::read_to_string(APP_PUBLIC_KEY).unwrap(),
+                installations: Vec::new(),
+            });
+            config.installation_token_ttl = ttl;
+        }
+        let emulator = Emulator::start(config).unwrap();
+        let link = dir.path().join("bin").join("anka");
+        std::fs::create_dir_all(link.parent().unwrap()).unwrap();
+        std::os::unix::fs::symlink(bin, &link).unwrap();
+        let mut fleet = Self {
+            emulator,
+            redis,
+            receiver: Daemon {
+                name: String::new(),
+                config: PathBuf::new(),
+                home: PathBuf::new(),
+                child: None,
+                log: PathBuf::new(),
+            },
+            hosts: Vec::new(),
+            bin: bin.to_owned(),
+            dir,
+            options,
+            receiver_port,
+        };
+        let token = if setup.receiver_pat {
+            RECEIVER_TOKEN
+        } else {
+            TOKEN
+        };
+        let mut receiver_yaml = format!(
+            "{}plugins:\n  - name: receiver\n    plugin: github_receiver\n    port: \"{receiver_port}\"\n    secret: {SECRET}\n    owner: {OWNER}\n    repo: {REPO}\n    token: {token}\n    github_api_url: {}\n    hook_id: {}\n    redeliver_interval_seconds: 2\n{}",
+            fleet.globals(),
+            fleet.emulator.base_url(),
+            fleet.hook_id(),
+            setup.app_lines(),
+        );
+        for line in setup
+            .receiver_config
+            .lines()
+            .filter(|l| !l.trim().is_empty())
+        {
+            receiver_yaml.push_str(&format!("    {}\n", line.trim()));
+        }
+        fleet.receiver = fleet.spawn("receiver", &receiver_yaml);
+        fleet.wait_receiver();
+        for i in 0..fleet.options.hosts {
+            let host = fleet.github_host(i, &setup.host_lines());
+            fleet.hosts.push(host);
+        }
+        fleet
+    }
+
+    /// Host `i` as [`Fleet::start`] makes it, with `extra` YAML lines in its plugin entry.
+    fn github_host(&self, i: usize, extra: &str) -> Daemon {
+        let mac = self.mac_dir(i);
+        std::fs::create_dir_all(&mac).unwrap();
+        let local = if self.options.template_local {
+            serde_json::json!([{ "uuid": TEMPLATE, "tag": "v1" }])
+        } else {
+            serde_json::json!([])
+        };
+        let seed = serde_json::json!({
+            "disk_total": 200_000_000_000u64,
+            "time_scale": self.options.anka_time_scale,
+            "registry": [{ "uuid": TEMPLATE, "name": "macos-behaviour", "latest": "v1",
+                           "tags": { "v1": { "size": 20_000_000_000u64 } } }],
+            "local": local,
+        });
+        std::fs::write(mac.join("seed.json"), seed.to_string()).unwrap();
+        let wrapper = mac.join("anka");
+        std::fs::write(
+            &wrapper,
+            format!(
+                "#!/bin/sh\nFAKE_ANKA_HOME='{}' exec '{}' \"$@\"\n",
+                mac.display(),
+                self.dir.path().join("bin").join("anka").display()
+            ),
+        )
+        .unwrap();
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&wrapper, std::fs::Permissions::from_mode(0o755)).unwrap();
+        let name = format!("host-{i}");
+        let yaml = format!(
+            "{}plugins:\n  - name: {name}\n    plugin: github\n    owner: {OWNER}\n    repo: {REPO}\n    token: {TOKEN}\n    github_api_url: {}\n    anka_path: {}\n    lease_seconds: {}\n    registration_timeout_seconds: 20\n    job_poll_interval_seconds: 2\n    vm_health_interval_seconds: 2\n{extra}",
+            self.globals(),
+            self.emulator.base_url(),
+            wrapper.display(),
+            self.options.lease_seconds,
+        );
+        self.spawn(&name, &yaml)
+    }
+
+    /// Every daemon's whole log (receiver first), each under a `--- <name>` line.
+    pub fn all_logs(&self) -> String {
+        std::iter::once(&self.receiver)
+            .chain(&self.hosts)
+            .map(|d| format!("--- {}\n{}", d.name, d.log()))
+            .collect::<Vec<_>>()
+            .join("\n")
+    }
+
+    /// Ids of the jobs queued (not claimed, not dead) in the fleet's Redis queue, read with
+    /// `redis-cli` from the shared layout (`anklet:{<owner>}:queued`).
+    pub fn queued_in_store(&self) -> Vec<u64> {
+        let key = format!("anklet:{{{OWNER}}}:queued");
+        let out = self.redis.cli(&["ZRANGE", &key, "0", "-1"]).unwrap();
+        String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .filter_map(|l| l.trim().parse().ok())
+            .collect()
+    }
+
+    /// Job `id`'s record in the fleet's Redis queue as JSON (`None` once it left the queue):
+    /// status, place, `history` of reasons.
+    pub fn record_in_store(&self, id: u64) -> Option<serde_json::Value> {
+        let key = format!("anklet:{{{OWNER}}}:jobs");
+        let member = format!("{id:020}");
+        let out = self.redis.cli(&["HGET", &key, &member]).ok()?;
+        serde_json::from_slice(&out.stdout).ok()
+    }
+}
