@@ -193,14 +193,29 @@ fn free_port() -> anyhow::Result<u16> {
 
 fn wait_healthy(port: u16) -> anyhow::Result<()> {
     let deadline = Instant::now() + Duration::from_secs(15);
-    let url = format!("http://127.0.0.1:{port}/healthcheck");
     while Instant::now() < deadline {
-        if ureq::get(&url).call().is_ok() {
+        if healthy(port) {
             return Ok(());
         }
         std::thread::sleep(Duration::from_millis(100));
     }
-    bail!("the receiver did not answer {url} within 15 s")
+    bail!("the receiver did not answer http://127.0.0.1:{port}/healthcheck within 15 s")
+}
+
+/// One `GET /healthcheck` over a plain socket (the demo needs no HTTP client of its own).
+fn healthy(port: u16) -> bool {
+    use std::io::{Read, Write};
+    let Ok(mut socket) = std::net::TcpStream::connect(("127.0.0.1", port)) else {
+        return false;
+    };
+    let _ = socket.set_read_timeout(Some(Duration::from_secs(2)));
+    let request =
+        format!("GET /healthcheck HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nConnection: close\r\n\r\n");
+    if socket.write_all(request.as_bytes()).is_err() {
+        return false;
+    }
+    let mut head = [0u8; 12];
+    socket.read_exact(&mut head).is_ok() && head.ends_with(b" 200")
 }
 
 /// Shows progress until every job completed or the timeout; returns when the last one did.
