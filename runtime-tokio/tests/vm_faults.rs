@@ -63,3 +63,8 @@ fn clone_dies() {
 fn start_answers_garbage() {
     vm_faults::start_answers_garbage(bin());
 }
+
+#[test]
+fn sweep_spares_busy_vm() {
+    vm_faults::sweep_spares_busy_vm(bin());
+}

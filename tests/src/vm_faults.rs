@@ -465,6 +465,14 @@ pub fn sweep_after_sigkill(bin: &Path) {
         );
         std::thread::sleep(Duration::from_millis(100));
     }
+    let log = fleet.hosts[0].log();
+    for (what, name) in [("runner", &orphan_runners[0]), ("VM", &orphan_vms[0])] {
+        assert!(
+            log.contains(&format!("orphan {what} {name} ")),
+            "the sweep removed the orphan {what} {name}:\n{}",
+            fleet.hosts[0].log_tail()
+        );
+    }
     fleet.wait_completed(&ids, Duration::from_secs(60));
     fleet.assert_completed_once(&ids);
     match wait_ended(&fleet, ids[0], Duration::from_secs(20)) {
@@ -485,6 +493,83 @@ pub fn sweep_after_sigkill(bin: &Path) {
     for name in foreign {
         let env = fleet.anka(0, &["delete", "--yes", name]);
         assert_eq!(env["status"], "OK", "delete {name}: {env}");
+    }
+    assert_clean(&fleet, 0, Duration::from_secs(20));
+    fleet.wait_clean(Duration::from_secs(20));
+}
+
+/// A handler SIGKILLed while its job runs leaves a VM whose runner GitHub calls busy: on
+/// restart the sweep never deletes that VM under the running job, the job completes once (on
+/// that runner), and then the VM and the runner are gone.
+pub fn sweep_spares_busy_vm(bin: &Path) {
+    let mut fleet = Fleet::start(
+        bin,
+        FleetOptions {
+            hosts: 1,
+            lease_seconds: 4,
+            anka_time_scale: 0.01,
+            template_local: true,
+            ..FleetOptions::default()
+        },
+    );
+    let ids = fleet.create_jobs(1, 8000);
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while fleet
+        .emulator
+        .job(ids[0])
+        .and_then(|j| j.started_at_ms)
+        .is_none()
+    {
+        assert!(
+            Instant::now() < deadline,
+            "the job never started:\n{}",
+            fleet.hosts[0].log_tail()
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    fleet.hosts[0].signal(SIGKILL);
+    fleet.hosts[0].wait(Duration::from_secs(10));
+    let orphan = fleet.vms_left(0);
+    assert_eq!(orphan.len(), 1, "{orphan:?}");
+    fleet.restart_host(0);
+    // While the job runs, its VM stays.
+    while fleet
+        .emulator
+        .job(ids[0])
+        .is_some_and(|j| j.completed_at_ms.is_none())
+    {
+        let vms = fleet.vm_names(0);
+        assert!(
+            vms.contains(&orphan[0]),
+            "the sweep deleted {} under its running job:\n{}",
+            orphan[0],
+            fleet.hosts[0].log_tail()
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    fleet.assert_completed_once(&ids);
+    let job = fleet.emulator.job(ids[0]).unwrap();
+    assert_eq!(
+        job.runner_name.as_deref(),
+        Some(orphan[0].as_str()),
+        "the job ran on the first runner: {job:?}"
+    );
+    let ended_at = Instant::now();
+    match wait_ended(&fleet, ids[0], Duration::from_secs(40)) {
+        Ended::Finished(_) => {}
+        Ended::Dead(rec) => panic!("dead-lettered: {rec:?}"),
+    }
+    // Once the job is over its runner is gone, and so must its VM be: a slot is not held for
+    // a whole sweep interval (600 s) after the job that kept it.
+    while fleet.vm_names(0).contains(&orphan[0]) {
+        assert!(
+            ended_at.elapsed() < Duration::from_secs(30),
+            "the orphan VM {} outlived its job by 30 s: after a `busy` runner removal the sweep \
+             does not come back before its next interval\n{}",
+            orphan[0],
+            fleet.hosts[0].log_tail()
+        );
+        std::thread::sleep(Duration::from_millis(200));
     }
     assert_clean(&fleet, 0, Duration::from_secs(20));
     fleet.wait_clean(Duration::from_secs(20));
