@@ -504,7 +504,12 @@ impl HostHandler {
                     detail: format!("{runner}: {other:?}"),
                 });
                 self.sweep.runner_left = true;
-                if !busy {
+                if busy {
+                    // The orphan's runner still runs a job (its host died mid-job): look again
+                    // as often as a lifecycle polls a job, so the VM goes soon after the job
+                    // ends instead of holding a slot until the next periodic sweep.
+                    self.sweep_at(self.now + self.settings.job_poll_interval);
+                } else {
                     self.sweep_sooner();
                 }
             }
@@ -552,6 +557,13 @@ impl HostHandler {
     }
 
     /// A sweep could not finish: bring the next one forward, on the cleanup backoff.
+    /// Brings the next sweep forward to `at` (never later than already planned).
+    fn sweep_at(&mut self, at: Timestamp) {
+        if let Inventory::Loaded(None, next) = self.inventory {
+            self.inventory = Inventory::Loaded(None, next.min(at));
+        }
+    }
+
     fn sweep_sooner(&mut self) {
         self.sweep.tries = self.sweep.tries.saturating_add(1);
         let delay = self
@@ -559,9 +571,7 @@ impl HostHandler {
             .cleanup_retry
             .delay_before(self.sweep.tries.saturating_add(1))
             .unwrap_or(self.settings.sweep_interval);
-        if let Inventory::Loaded(None, next) = self.inventory {
-            self.inventory = Inventory::Loaded(None, next.min(self.now + delay));
-        }
+        self.sweep_at(self.now + delay);
     }
 
     fn on_claimed(&mut self, result: EffectResult) {
