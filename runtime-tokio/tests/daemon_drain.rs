@@ -1,6 +1,7 @@
 //! Draining the `anklet` daemon (a real process against the GitHub emulator and a fake Mac):
 //! SIGQUIT or the drain file `~/.config/anklet/.drain` lets the running job finish, takes no
-//! new one, and exits 0 with no VM left; an idle daemon stops at once on SIGINT.
+//! new one, and exits 0 with no VM left; an idle daemon stops at once on SIGINT, and
+//! `anklet -s drain` finds it through its pid file.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod daemon_support;
@@ -60,4 +61,24 @@ fn sigint_stops_an_idle_daemon_at_once() {
     assert_eq!(status.code(), Some(0), "log:\n{}", fleet.log());
     assert!(!fleet.pid_file().exists());
     assert!(fleet.log().contains("receiver stopped"));
+}
+
+#[test]
+fn s_drain_finds_the_daemon_by_its_pid_file() {
+    let fleet = Fleet::new();
+    let mut daemon = fleet.spawn_daemon();
+    wait_for(Duration::from_secs(10), "the pid file", || {
+        fleet.pid_file().exists()
+    });
+    let sent = std::process::Command::new(daemon_support::BIN)
+        .args(["-s", "drain"])
+        .env_clear()
+        .env("HOME", &fleet.home)
+        .output()
+        .unwrap();
+    assert!(sent.status.success(), "{sent:?}");
+    assert!(String::from_utf8_lossy(&sent.stdout).contains("sent drain to anklet"));
+    let status = wait_exit(&fleet, &mut daemon, Duration::from_secs(10));
+    assert_eq!(status.code(), Some(0), "log:\n{}", fleet.log());
+    assert!(fleet.log().contains("draining: finishing running jobs"));
 }
