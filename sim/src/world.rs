@@ -8,13 +8,17 @@
 use crate::dice::Dice;
 use crate::models::{Anka, GhJob, GitHub, Vm};
 use crate::scenario::{Arrival, Scenario};
+use anklet_core::github::webhook::Delivery;
 use anklet_core::handler::{
     Defect, Effect, EffectResult, Failure, FailureClass, ForgeCmd, GithubJobStatus,
     HandlerSettings, HostHandler, Input, Notice, RunnerCredentials, RunnerInfo, StoreCmd, VmCmd,
     VmState,
 };
 use anklet_core::ids::{EffectId, HostId, JobId, TemplateId, VmName};
-use anklet_core::queue::{MemoryQueue, NewJob, Place, QueueSettings};
+use anklet_core::queue::{JobStatus, MemoryQueue, NewJob, Place, QueueSettings, apply};
+use anklet_core::receiver::{
+    Receiver, ReceiverEffect, ReceiverNotice, ReceiverSettings, RequestId,
+};
 use anklet_core::secret::Secret;
 use anklet_core::time::Timestamp;
 use std::collections::{BTreeMap, BTreeSet, BinaryHeap, HashMap, VecDeque};
@@ -183,6 +187,10 @@ pub struct World {
     /// Host index by id: webhooks and runners name hosts, and a fleet has a hundred.
     host_index: HashMap<String, usize>,
     queue: MemoryQueue,
+    /// The production webhook receiver in front of the queue.
+    receiver: Receiver,
+    /// Requests the receiver has taken.
+    requests: u64,
     github: GitHub,
     store_down: bool,
     healed: bool,
@@ -225,6 +233,8 @@ impl World {
             hosts: Vec::new(),
             host_index: HashMap::new(),
             queue: MemoryQueue::new(QueueSettings::default()),
+            receiver: Receiver::new(ReceiverSettings::new(Secret::new("sim"))),
+            requests: 0,
             github: GitHub::default(),
             store_down: false,
             healed: false,
@@ -639,40 +649,80 @@ impl World {
         }
     }
 
-    /// The receiver stores the event; the host holding the job hears of it.
+    /// The receiver machine takes the delivery (the production `Receiver`: duplicate GUIDs,
+    /// the store operation, 2xx only once stored, 503 when the store is down); the host holding
+    /// the job, and the host whose runner runs it, hear the news it stored.
     fn deliver(&mut self, job: JobId, status: GithubJobStatus) {
-        if self.store_down {
-            // The receiver answers 5xx; GitHub's delivery shows failed and is redelivered.
-            let at = self.now + self.dice.secs(30.0, 300.0);
-            self.at(at, Event::Webhook(job, status));
-            return;
-        }
-        self.log(|| format!("webhook {job} {status:?}"));
-        if status == GithubJobStatus::Queued {
-            let Some(gh) = self.github.jobs.get(&job) else {
-                return;
-            };
-            let new = NewJob {
-                id: job,
-                run_id: job.0 + 500_000,
-                owner: "acme".into(),
-                repo: "app".into(),
-                labels: gh.labels.clone(),
-                payload: "{}".into(),
-            };
-            self.queue.enqueue(self.now, new);
-            self.wake_one();
-            return;
-        }
-        // Read before recording: a completed queued job leaves the store.
+        let delivery = match &status {
+            GithubJobStatus::Queued => {
+                let Some(gh) = self.github.jobs.get(&job) else {
+                    return;
+                };
+                Delivery::Queued(NewJob {
+                    id: job,
+                    run_id: job.0 + 500_000,
+                    owner: "acme".into(),
+                    repo: "app".into(),
+                    labels: gh.labels.clone(),
+                    payload: "{}".into(),
+                })
+            }
+            _ => Delivery::Status {
+                job,
+                status: status.clone(),
+            },
+        };
+        // Read before the store records the news: a completed queued job leaves the store.
         let holder = self
             .queue
             .get(job)
             .and_then(|r| r.lease())
             .and_then(|l| self.host_index.get(l.host.0.as_str()).copied());
-        self.queue.job_status(self.now, job, &status);
-        // The host that claimed the job hears of it, and so does the host whose runner runs it
-        // (they differ when GitHub gave a runner another job).
+        // A GUID per event: GitHub's duplicates and redeliveries of one event share it.
+        let guid = format!("{}-{}", job.0, JobStatus::from(&status).rank());
+        self.requests += 1;
+        self.receiver
+            .handle_delivery(RequestId(self.requests), guid, delivery);
+        let mut answer = 0;
+        let mut news = None;
+        while let Some(effect) = self.receiver.poll_effect() {
+            match effect {
+                ReceiverEffect::Store { id, op, .. } => {
+                    let result = if self.store_down {
+                        Err("store down".to_owned())
+                    } else {
+                        match apply(&mut self.queue, self.now, op) {
+                            Ok(reply) => Ok(reply),
+                            Err(never) => match never {},
+                        }
+                    };
+                    self.receiver.handle_store_result(self.now, id, result);
+                }
+                ReceiverEffect::Respond { response, .. } => answer = response.status,
+                ReceiverEffect::Notice(ReceiverNotice::Enqueued { .. }) => news = Some(None),
+                ReceiverEffect::Notice(ReceiverNotice::JobNews { status, .. }) => {
+                    news = Some(Some(status));
+                }
+                ReceiverEffect::Notice(_) => {}
+            }
+        }
+        if answer == 503 {
+            // GitHub shows the delivery failed; the receiver's recovery redelivers it.
+            let at = self.now + self.dice.secs(30.0, 300.0);
+            self.at(at, Event::Webhook(job, status));
+            return;
+        }
+        self.log(|| format!("webhook {job} {status:?} -> {answer}"));
+        match news {
+            Some(None) => self.wake_one(),
+            Some(Some(status)) => self.tell_hosts(job, holder, status),
+            None => {}
+        }
+    }
+
+    /// The host that claimed the job hears of it, and so does the host whose runner runs it
+    /// (they differ when GitHub gave a runner another job).
+    fn tell_hosts(&mut self, job: JobId, holder: Option<usize>, status: GithubJobStatus) {
         let runner = match &status {
             GithubJobStatus::InProgress { runner } => runner.as_deref(),
             _ => self.github.jobs.get(&job).and_then(|j| j.ran_on.as_deref()),

@@ -66,7 +66,7 @@ pub use memory::MemoryQueue;
 pub use ops::{
     EnqueueOutcome, Finished, HostInfo, JobQueue, JobSummary, LeaseLost, NEWS_POLL_INTERVAL,
     NotInDeadLetter, QueueListing, QueueSettings, REAP_INTERVAL, Reaped, Requeued, StatusOutcome,
-    execute, news_of, store_op, store_result,
+    apply, execute, news_of, store_op, store_result,
 };
 pub use record::{
     DecodeError, EncodeError, JobRecord, JobStatus, Lease, Loaded, NewJob, Place,

@@ -425,3 +425,40 @@ pub fn store_result(reply: super::txn::Reply) -> Option<EffectResult> {
         _ => return None,
     })
 }
+
+/// Runs one [`Op`](super::txn::Op) on any queue: what a transaction store answers, for a queue
+/// driven by method calls (the simulator's in-memory queue behind the receiver machine).
+pub fn apply<Q: JobQueue + ?Sized>(
+    q: &mut Q,
+    now: Timestamp,
+    op: super::txn::Op,
+) -> Result<super::txn::Reply, Q::Error> {
+    use super::txn::{Op, Reply};
+    Ok(match op {
+        Op::Enqueue(job) => Reply::Enqueued(q.enqueue(now, job)?),
+        Op::Status(job, status) => Reply::Status(q.job_status(now, job, &status)?),
+        Op::Claim(host, filter, lease) => Reply::Claimed(q.claim(now, &host, &filter, lease)?),
+        Op::RenewLease(job, host, lease) => Reply::Renewed(q.renew_lease(now, job, &host, lease)?),
+        Op::Complete(job, host, outcome) => Reply::Written(q.complete(now, job, &host, &outcome)?),
+        Op::Requeue(job, host, reason, counted, delay) => {
+            Reply::Requeued(q.requeue(now, job, &host, &reason, counted, delay)?)
+        }
+        Op::DeadLetter(job, host, reason) => {
+            Reply::Written(q.dead_letter(now, job, &host, &reason)?)
+        }
+        Op::Reap => Reply::Reaped(q.reap_expired(now)?),
+        Op::Get(job) => Reply::Record(q.get(job)?),
+        Op::Finished(job) => Reply::Finished(q.finished(job)?),
+        Op::List => Reply::Listing(q.list(now)?),
+        Op::ListDead => Reply::Dead(q.list_dead()?),
+        Op::RequeueDead(job, reason) => {
+            Reply::DeadRequeued(q.requeue_from_dead_letter(now, job, &reason)?)
+        }
+        Op::RemoveDead(job) => Reply::DeadRemoved(q.remove_dead(now, job)?),
+        Op::Heartbeat(host, payload) => {
+            q.heartbeat(now, &host, &payload)?;
+            Reply::Done
+        }
+        Op::Hosts(stale_after) => Reply::Hosts(q.list_hosts(now, stale_after)?),
+    })
+}
