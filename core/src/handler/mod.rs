@@ -381,7 +381,10 @@ impl HostHandler {
             .filter(|vm| vm.owner().is_some_and(|(host, _)| host == self.host))
             .filter(|vm| !held.contains(vm))
             .collect();
-        let backstop = self.settings.sweep_interval * RUNNER_LIST_EVERY;
+        let backstop = self
+            .settings
+            .sweep_interval
+            .saturating_mul(RUNNER_LIST_EVERY);
         let list = self.sweep.runner_left
             || !self.sweep.vms.is_empty()
             || self
