@@ -432,3 +432,46 @@ impl Recovery {
         self.effects.push_back(RecoveryEffect::Notice(n));
     }
 }
+
+impl From<RecoveryCall> for crate::github::client::Command {
+    /// The GitHub client's command for a recovery call (every delivery is listed; recovery
+    /// chooses what to redeliver itself).
+    fn from(call: RecoveryCall) -> Self {
+        use crate::github::client::Command;
+        match call {
+            RecoveryCall::ListDeliveries { hook_id, since } => Command::ListDeliveries {
+                hook_id,
+                since,
+                only_undelivered: false,
+            },
+            RecoveryCall::Redeliver {
+                hook_id,
+                delivery_id,
+            } => Command::Redeliver {
+                hook_id,
+                delivery_id,
+            },
+            RecoveryCall::GetJob(job) => crate::handler::ForgeCmd::GetJob { job }.into(),
+        }
+    }
+}
+
+impl From<crate::github::client::CommandResult> for RecoveryAnswer {
+    /// The client's answer as recovery reads it; an answer of the wrong kind is a failure.
+    fn from(result: crate::github::client::CommandResult) -> Self {
+        use crate::github::client::CommandResult;
+        use crate::handler::EffectResult;
+        match result {
+            CommandResult::Deliveries(list) => RecoveryAnswer::Deliveries(list),
+            CommandResult::Redelivered => RecoveryAnswer::Redelivered,
+            CommandResult::Forge(EffectResult::JobStatus(s)) => RecoveryAnswer::Job(s),
+            CommandResult::Forge(EffectResult::Failed(f)) | CommandResult::Failed(f) => {
+                RecoveryAnswer::Failed(f)
+            }
+            other => RecoveryAnswer::Failed(Failure::new(
+                FailureClass::Permanent,
+                format!("unexpected answer {other:?}"),
+            )),
+        }
+    }
+}

@@ -204,16 +204,8 @@ fn dispatch(effect: Effect, exec: &Executors, tx: &Sender<Msg>, labels: &Labels)
             };
             exec.github.call(
                 command,
-                Box::new(move |result| {
-                    let result = match result {
-                        CommandResult::Forge(r) => r,
-                        CommandResult::Failed(f) => EffectResult::Failed(f),
-                        other => failed(
-                            FailureClass::Permanent,
-                            format!("GitHub client answered {other:?} to a handler call"),
-                        ),
-                    };
-                    let _ = tx.send(Msg::Result(id, result));
+                Box::new(move |result: CommandResult| {
+                    let _ = tx.send(Msg::Result(id, result.into_effect_result()));
                 }),
             );
         }

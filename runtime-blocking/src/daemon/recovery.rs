@@ -6,7 +6,6 @@ use crate::clock::Clock;
 use crate::github::GithubHandle;
 use crate::store::shared::SharedStore;
 use anklet_core::github::client::{Command, CommandResult};
-use anklet_core::handler::{EffectResult, Failure, FailureClass, ForgeCmd};
 use anklet_core::ids::EffectId;
 use anklet_core::receiver::redeliver::{
     Recovery, RecoveryAnswer, RecoveryCall, RecoveryEffect, RecoveryNotice,
@@ -94,38 +93,11 @@ fn call_github(
     call: RecoveryCall,
     tx: &Sender<(EffectId, RecoveryAnswer)>,
 ) {
-    let command = match call {
-        RecoveryCall::ListDeliveries { hook_id, since } => Command::ListDeliveries {
-            hook_id,
-            since,
-            only_undelivered: false,
-        },
-        RecoveryCall::Redeliver {
-            hook_id,
-            delivery_id,
-        } => Command::Redeliver {
-            hook_id,
-            delivery_id,
-        },
-        RecoveryCall::GetJob(job) => ForgeCmd::GetJob { job }.into(),
-    };
     let tx = tx.clone();
     github.call(
-        command,
-        Box::new(move |result| {
-            let answer = match result {
-                CommandResult::Deliveries(list) => RecoveryAnswer::Deliveries(list),
-                CommandResult::Redelivered => RecoveryAnswer::Redelivered,
-                CommandResult::Forge(EffectResult::JobStatus(s)) => RecoveryAnswer::Job(s),
-                CommandResult::Forge(EffectResult::Failed(f)) | CommandResult::Failed(f) => {
-                    RecoveryAnswer::Failed(f)
-                }
-                other => RecoveryAnswer::Failed(Failure::new(
-                    FailureClass::Permanent,
-                    format!("unexpected answer {other:?}"),
-                )),
-            };
-            let _ = tx.send((id, answer));
+        Command::from(call),
+        Box::new(move |result: CommandResult| {
+            let _ = tx.send((id, result.into()));
         }),
     );
 }

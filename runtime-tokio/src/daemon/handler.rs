@@ -15,7 +15,7 @@
 use super::metrics::MeteredStore;
 use crate::github::GithubHandle;
 use crate::vm::anka::AnkaRunner;
-use anklet_core::github::client::{Command, CommandResult};
+use anklet_core::github::client::Command;
 use anklet_core::handler::{
     Effect, EffectResult, Failure, FailureClass, ForgeCmd, HostHandler, Input, Notice,
 };
@@ -216,14 +216,7 @@ fn dispatch(effect: Effect, exec: &Executors, tx: &UnboundedSender<Msg>, labels:
                 labels: job_labels,
             };
             tokio::spawn(async move {
-                let result = match github.call(command).await {
-                    CommandResult::Forge(r) => r,
-                    CommandResult::Failed(f) => EffectResult::Failed(f),
-                    other => failed(
-                        FailureClass::Permanent,
-                        format!("GitHub client answered {other:?} to a handler call"),
-                    ),
-                };
+                let result = github.call(command).await.into_effect_result();
                 let _ = tx.send(Msg::Result(id, result));
             });
         }

@@ -5,8 +5,7 @@
 
 use crate::github::GithubHandle;
 use crate::store::shared::SharedStore;
-use anklet_core::github::client::{Command, CommandResult};
-use anklet_core::handler::{EffectResult, Failure, FailureClass, ForgeCmd};
+use anklet_core::github::client::Command;
 use anklet_core::ids::EffectId;
 use anklet_core::receiver::redeliver::{
     Recovery, RecoveryAnswer, RecoveryCall, RecoveryEffect, RecoveryNotice,
@@ -95,31 +94,5 @@ async fn run(
 }
 
 async fn call_github(github: &GithubHandle, call: RecoveryCall) -> RecoveryAnswer {
-    let command = match call {
-        RecoveryCall::ListDeliveries { hook_id, since } => Command::ListDeliveries {
-            hook_id,
-            since,
-            only_undelivered: false,
-        },
-        RecoveryCall::Redeliver {
-            hook_id,
-            delivery_id,
-        } => Command::Redeliver {
-            hook_id,
-            delivery_id,
-        },
-        RecoveryCall::GetJob(job) => ForgeCmd::GetJob { job }.into(),
-    };
-    match github.call(command).await {
-        CommandResult::Deliveries(list) => RecoveryAnswer::Deliveries(list),
-        CommandResult::Redelivered => RecoveryAnswer::Redelivered,
-        CommandResult::Forge(EffectResult::JobStatus(s)) => RecoveryAnswer::Job(s),
-        CommandResult::Forge(EffectResult::Failed(f)) | CommandResult::Failed(f) => {
-            RecoveryAnswer::Failed(f)
-        }
-        other => RecoveryAnswer::Failed(Failure::new(
-            FailureClass::Permanent,
-            format!("unexpected answer {other:?}"),
-        )),
-    }
+    github.call(Command::from(call)).await.into()
 }

@@ -154,6 +154,19 @@ pub enum CommandResult {
 }
 
 impl CommandResult {
+    /// The answer to a handler's [`Command::Forge`] as the handler takes it; an answer of the
+    /// wrong kind is a permanent failure.
+    pub fn into_effect_result(self) -> EffectResult {
+        match self {
+            CommandResult::Forge(r) => r,
+            CommandResult::Failed(f) => EffectResult::Failed(f),
+            other => EffectResult::Failed(Failure::new(
+                crate::handler::FailureClass::Permanent,
+                format!("GitHub client answered {other:?} to a handler call"),
+            )),
+        }
+    }
+
     /// The failure, whichever kind of command it answers.
     pub fn failure(&self) -> Option<&Failure> {
         match self {
