@@ -41,7 +41,6 @@ fn no_secret_in_logs() {
 }
 
 #[test]
-#[ignore = "known bugs: a runner swap on one host requeues a job GitHub already runs and keeps both VMs until job_max_lifetime (see github_suite::runner_swap_makes_no_extra_runner)"]
 fn runner_swap_makes_no_extra_runner() {
     github_suite::runner_swap_makes_no_extra_runner(bin());
 }

@@ -599,15 +599,11 @@ fn daemon_of(logs: &str, line: &str) -> String {
 }
 
 /// Two runners of one host swap jobs (the runner made for A is given B, then B's runner takes
-/// A): both jobs run once each, so within a short while both VMs are deleted and no third
-/// runner was made. Known bugs, hence `#[ignore]` in the runtimes' tests:
-/// 1. the host hears "B runs on A's runner" first: it ends B as served elsewhere and requeues A
-///    as `runner_taken_by_other_job`, although A already runs on B's runner (news it hears a
-///    moment later, too late); A can be claimed again and get a VM and runner it never needs;
-/// 2. each lifecycle whose runner was taken keeps its VM (and slot) until the news that the
-///    other job completed, but a handler reads only the news of the jobs it holds, and it holds
-///    neither any more: with the receiver in another process the VMs stay until
-///    `job_max_lifetime_seconds` (6 h by default), and the host runs nothing meanwhile.
+/// A): both jobs run once each, both VMs are deleted soon after, and no third runner is made.
+/// Each lifecycle whose runner was taken keeps its VM while that runner serves the other job;
+/// the news of that job's end never reaches this host (a handler reads the news of the jobs
+/// it holds, and the receiver is another process), so the VM goes when GitHub stops calling
+/// the runner busy (this test found VMs and slots held until `job_max_lifetime_seconds`).
 pub fn runner_swap_makes_no_extra_runner(bin: &Path) {
     let fleet = Fleet::start(
         bin,

@@ -217,15 +217,17 @@ impl JobLifecycle {
     }
 
     /// GitHub says our runner runs `other`, not our job: our job goes back to the queue (it did
-    /// not start), and the VM stays until `other` ends, so no running job loses its VM.
+    /// not start), and the VM stays until `other` ends, so no running job loses its VM. The
+    /// news of `other`'s end may never come (its record is not ours to read, and a receiver in
+    /// another process stores it), so removing the runner is still tried every poll interval:
+    /// GitHub refuses while the runner is busy, and once it is gone or free, so is `other`.
     pub(crate) fn runner_taken(&mut self, ctx: &mut Ctx<'_>, other: JobId) {
         if self.lent_to.is_some() || matches!(self.stage, Stage::Done(_) | Stage::Running) {
             return;
         }
         let until = ctx.now + ctx.settings.job_max_lifetime;
         self.lent_to = Some((other, until));
-        // Knowing the job supersedes asking whether the runner is still busy.
-        self.runner_busy = None;
+        self.runner_busy = Some((ctx.now + ctx.settings.job_poll_interval, until));
         ctx.out.notice(Notice::StepFailed {
             job: Some(self.id()),
             step: "runner",
@@ -251,6 +253,8 @@ impl JobLifecycle {
     /// The job our runner took ended (or its time is up): the VM can go.
     pub(crate) fn lent_job_ended(&mut self, ctx: &mut Ctx<'_>) {
         if self.lent_to.take().is_some() {
+            // The news is better than waiting for the next removal try: remove it now.
+            self.runner_busy = None;
             self.advance_cleanup(ctx);
         }
     }
@@ -497,7 +501,6 @@ impl JobLifecycle {
                 CleanupStep::CancelRun,
             ))
         } else if self.runner_may_exist
-            && self.lent_to.is_none()
             && self
                 .runner_busy
                 .is_none_or(|(retry_at, _)| retry_at <= ctx.now)
@@ -642,6 +645,8 @@ impl JobLifecycle {
                 CleanupStep::RemoveRunner => {
                     self.runner_may_exist = false;
                     self.runner_busy = None;
+                    // A runner that is gone (or was free to remove) runs no job of anyone's.
+                    self.lent_to = None;
                 }
                 CleanupStep::Store => c.stored = true,
                 CleanupStep::DeleteVm => self.vm = None,
@@ -991,15 +996,19 @@ impl JobLifecycle {
             Stage::Cleanup(c)
                 if c.op.is_none()
                     && c.retry_at.is_none()
-                    && self.lent_to.is_none()
+                    && self.runner_may_exist
                     && self
                         .runner_busy
                         .is_some_and(|(retry_at, _)| retry_at <= now) =>
             {
+                if self.lent_to.is_some_and(|(_, until)| until <= now) {
+                    self.lent_to = None;
+                }
                 self.advance_cleanup(ctx);
             }
             Stage::Cleanup(_) if self.lent_to.is_some_and(|(_, until)| until <= now) => {
                 self.lent_to = None;
+                self.runner_busy = None;
                 self.advance_cleanup(ctx);
             }
             Stage::Cleanup(c) if c.retry_at.is_some_and(|t| t <= now) => {
@@ -1057,9 +1066,9 @@ impl JobLifecycle {
                 if let Some((_, until)) = self.lent_to {
                     consider(until);
                 }
-                if self.lent_to.is_none()
-                    && c.op.is_none()
+                if c.op.is_none()
                     && c.retry_at.is_none()
+                    && self.runner_may_exist
                     && let Some((retry_at, _)) = self.runner_busy
                 {
                     consider(retry_at);
