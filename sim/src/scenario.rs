@@ -34,6 +34,10 @@ pub struct Faults {
     pub host_crashes: u32,
     /// Store outages during the run.
     pub store_outages: u32,
+    /// GitHub API rate-limit windows during the run (primary or secondary limits): the GitHub
+    /// client sends nothing until the window ends, so every call answers late, and a call held
+    /// past the client's command timeout fails as timed out.
+    pub rate_limits: u32,
 }
 
 impl Faults {
@@ -53,6 +57,7 @@ impl Faults {
             steal: 0.0,
             host_crashes: 0,
             store_outages: 0,
+            rate_limits: 0,
         }
     }
 }
@@ -120,9 +125,11 @@ impl Scenario {
             steal: level(&mut d, 0.3),
             host_crashes: u32::try_from(d.between(0, 2)).unwrap_or(0),
             store_outages: u32::try_from(d.between(0, 2)).unwrap_or(0),
+            // Drawn last (below), so the scenarios of existing seeds stay as they were.
+            rate_limits: 0,
         };
         let hosts = usize::try_from(d.between(1, 4)).unwrap_or(1);
-        Self {
+        let mut s = Self {
             hosts,
             max_vms: 2,
             templates: usize::try_from(d.between(1, 3)).unwrap_or(1),
@@ -134,7 +141,9 @@ impl Scenario {
             pull_secs: (60.0, 900.0),
             faults,
             arrivals: None,
-        }
+        };
+        s.faults.rate_limits = u32::try_from(d.between(0, 2)).unwrap_or(0);
+        s
     }
 
     /// A fault-free fleet of `hosts` hosts receiving `jobs` jobs over `window` (planning and

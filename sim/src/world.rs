@@ -32,6 +32,9 @@ pub const TRACE_TAIL: usize = 60;
 /// Time past one sweep period that an orphan runner may stay registered: the sweep's calls,
 /// and its retries (on the cleanup backoff) when GitHub fails them.
 const RUNNER_SLACK: Duration = Duration::from_secs(300);
+/// The GitHub client's command timeout (`ClientConfig::new`'s default): a call held longer by
+/// a rate-limit pause fails as timed out.
+const CLIENT_COMMAND_TIMEOUT: Duration = Duration::from_secs(600);
 
 /// A broken invariant, with the instant it was seen.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
@@ -187,6 +190,10 @@ pub struct World {
     /// Host index by id: webhooks and runners name hosts, and a fleet has a hundred.
     host_index: HashMap<String, usize>,
     queue: MemoryQueue,
+    /// GitHub API rate-limit windows (from, until).
+    rate_limits: Vec<(Timestamp, Timestamp)>,
+    /// The run's seed (fault schedules that must not disturb the main dice derive from it).
+    seed: u64,
     /// The production webhook receiver in front of the queue.
     receiver: Receiver,
     /// Requests the receiver has taken.
@@ -233,6 +240,8 @@ impl World {
             hosts: Vec::new(),
             host_index: HashMap::new(),
             queue: MemoryQueue::new(QueueSettings::default()),
+            rate_limits: Vec::new(),
+            seed,
             receiver: Receiver::new(ReceiverSettings::new(Secret::new("sim"))),
             requests: 0,
             github: GitHub::default(),
@@ -322,6 +331,13 @@ impl World {
             let back = at + self.dice.secs(30.0, 900.0);
             self.at(back, Event::Restart(h));
         }
+        // Rate-limit windows from their own dice, so the rest of a seed's world is unchanged.
+        let mut rl = Dice::new(self.seed ^ 0x7a7e_1141);
+        for _ in 0..s.faults.rate_limits {
+            let from = START + rl.secs(0.0, s.arrival_window.as_secs_f64());
+            let until = from + rl.secs(60.0, 1200.0);
+            self.rate_limits.push((from, until));
+        }
         for _ in 0..s.faults.store_outages {
             let at = START + self.dice.secs(0.0, s.arrival_window.as_secs_f64());
             self.at(at, Event::StoreDown(true));
@@ -385,9 +401,16 @@ impl World {
     }
 
     /// When a runner whose job ends now must be gone: one sweep period, plus slack for the
-    /// sweep's own calls and its retries after GitHub failures.
+    /// sweep's own calls and its retries after GitHub failures, plus the rate-limit windows in
+    /// between (nothing reaches GitHub while one lasts).
     fn runner_due(&self) -> Timestamp {
-        self.now + self.settings.sweep_interval + RUNNER_SLACK
+        let mut due = self.now + self.settings.sweep_interval + RUNNER_SLACK;
+        for &(from, until) in &self.rate_limits {
+            if until > self.now && from < due {
+                due = due + until.saturating_since(from.max(self.now));
+            }
+        }
+        due
     }
 
     fn set_runner_deadline(&mut self, h: usize, job: JobId, due: Timestamp) {
@@ -1055,7 +1078,24 @@ impl World {
     }
 
     fn forge(&mut self, _h: usize, cmd: ForgeCmd) -> (Duration, EffectResult) {
-        let latency = Duration::from_millis(150);
+        let mut latency = Duration::from_millis(150);
+        // Inside a rate-limit window the client sends nothing until it ends, and gives up on
+        // a call it held for its whole command timeout.
+        if let Some(&(_, until)) = self
+            .rate_limits
+            .iter()
+            .find(|(from, until)| *from <= self.now && self.now < *until)
+        {
+            let wait = until.saturating_since(self.now);
+            if wait > CLIENT_COMMAND_TIMEOUT {
+                let f = Failure::new(
+                    FailureClass::TimedOut,
+                    "rate limited past the command timeout",
+                );
+                return (CLIENT_COMMAND_TIMEOUT, EffectResult::Failed(f));
+            }
+            latency += wait;
+        }
         // Every call may fail, runner removals too: a runner whose removal kept failing stays
         // registered, and the orphan sweep has to find it.
         if self.dice.chance(self.scenario.faults.api_fail) {

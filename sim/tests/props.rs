@@ -15,7 +15,7 @@ prop_compose! {
     fn faults()(
         loss in rate(), dup in rate(), api in rate(), pull in rate(), clone in rate(),
         start in rate(), death in rate(), dud in rate(), cancel in rate(), steal in rate(),
-        jitter_s in 0u64..60, crashes in 0u32..3, outages in 0u32..3,
+        jitter_s in 0u64..60, crashes in 0u32..3, outages in 0u32..3, limits in 0u32..3,
     ) -> Faults {
         Faults {
             webhook_loss: loss,
@@ -31,6 +31,7 @@ prop_compose! {
             steal,
             host_crashes: crashes,
             store_outages: outages,
+            rate_limits: limits,
         }
     }
 }

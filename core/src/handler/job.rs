@@ -264,6 +264,12 @@ impl JobLifecycle {
         self.vm.as_ref()
     }
 
+    /// Whether this lifecycle may have registered a runner (so a runner named for its VM is its
+    /// own, not one left by an earlier claim of the job that reused the name).
+    pub(crate) fn may_have_runner(&self) -> bool {
+        self.runner_may_exist
+    }
+
     /// Whether the job's VM may exist (its template must then not be evicted).
     pub(crate) fn holds_vm(&self) -> bool {
         self.vm.is_some()
@@ -597,6 +603,10 @@ impl JobLifecycle {
         {
             // Our runner runs some job (one GitHub gave it, maybe whose news was lost): never
             // delete its VM under it. Record our job, and ask again until the runner is free.
+            // Unless the VM is already dead: nothing runs on it, GitHub only has not noticed
+            // yet; the VM goes now and the runner is left to the sweep, which keeps asking.
+            let vm_dead = matches!(&self.stage, Stage::Cleanup(c)
+                if c.then == Then::Finish(End::Complete(Completion::VmLost)));
             if let Stage::Cleanup(c) = &mut self.stage {
                 c.op = None;
                 if matches!(c.then, Then::FreshVm) {
@@ -607,9 +617,11 @@ impl JobLifecycle {
                     });
                 }
             }
-            let give_up_at = self
-                .runner_busy
-                .map_or(ctx.now + ctx.settings.job_max_lifetime, |(_, until)| until);
+            let give_up_at = match self.runner_busy {
+                _ if vm_dead => ctx.now,
+                Some((_, until)) => until,
+                None => ctx.now + ctx.settings.job_max_lifetime,
+            };
             if give_up_at <= ctx.now {
                 self.runner_busy = None;
                 self.runner_may_exist = false;

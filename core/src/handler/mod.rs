@@ -450,7 +450,7 @@ impl HostHandler {
                 let held = self
                     .jobs
                     .values()
-                    .any(|lc| lc.vm().is_some_and(|vm| vm.0 == info.name));
+                    .any(|lc| lc.may_have_runner() && lc.vm().is_some_and(|vm| vm.0 == info.name));
                 self.sweep.runner_left |= !held;
                 continue;
             }
