@@ -30,6 +30,7 @@
 //! cargo build --release -p anklet -p anklet-lite
 //! cargo run --release -p anklet-lite --example daemon_bench -- [--jobs 200]
 //!     [--skip idle,redis,jobs,one] [--only anklet|anklet-lite] [--lite PATH] [--tokio PATH]
+//!     [--anka PATH]
 //! ```
 //! About 10 minutes (idle 40 s and Redis 70 s run both daemons side by side; the jobs take
 //! about 1 s each across processes, where the next claim waits for the 1 s idle poll).
@@ -96,6 +97,13 @@ fn main() {
     }
 }
 
+/// The binary that plays `anka` for the idle and Redis phases: `--anka PATH` (a default build,
+/// which embeds the fake, so binaries built without the `demo` feature can be measured), else
+/// the daemon binary itself.
+fn anka_bin(bin: &Path) -> PathBuf {
+    arg("--anka").map_or_else(|| bin.to_owned(), PathBuf::from)
+}
+
 fn emulator() -> EmulatorHandle {
     Emulator::start(EmulatorConfig {
         pats: vec![TOKEN.to_owned()],
@@ -130,7 +138,7 @@ fn idle(bins: &[(&str, PathBuf)], dir: &Path) {
             let hook = emu
                 .add_hook(&format!("http://127.0.0.1:{port}/jobs/v1/receiver"))
                 .expect("hook added");
-            let anka = bench_support::fake_mac(bin, &dir.join(format!("mac-idle-{name}")), TEMPLATE, 0.0);
+            let anka = bench_support::fake_mac(&anka_bin(bin), &dir.join(format!("mac-idle-{name}")), TEMPLATE, 0.0);
             let yaml = format!(
                 "{}plugins:\n  - name: receiver\n    plugin: github_receiver\n    port: \"{port}\"\n    secret: {SECRET}\n    owner: acme\n    repo: app\n    token: {TOKEN}\n    github_api_url: {}\n    hook_id: {hook}\n{}",
                 metrics_yaml(),
@@ -177,8 +185,12 @@ fn redis_idle(bins: &[(&str, PathBuf)], dir: &Path) {
         .iter()
         .map(|(name, bin)| {
             let redis = bench_support::redis_everysec();
-            let anka =
-                bench_support::fake_mac(bin, &dir.join(format!("mac-redis-{name}")), TEMPLATE, 0.0);
+            let anka = bench_support::fake_mac(
+                &anka_bin(bin),
+                &dir.join(format!("mac-redis-{name}")),
+                TEMPLATE,
+                0.0,
+            );
             let yaml = format!(
                 "global_database_url: 127.0.0.1\nglobal_database_port: {}\n{}plugins:\n{}",
                 redis.port(),
