@@ -25,6 +25,16 @@ pub fn jobs_complete_exactly_once(bin: &Path, jobs: usize) {
         .map(|r| r.split('-').take(4).collect::<Vec<_>>().join("-"))
         .collect();
     assert!(ran_on.len() > 1, "work was spread over hosts: {ran_on:?}");
+    // Handler log lines carry the plugin's owner and repo and the job they are about.
+    let job_line = format!("\"job\":{}", ids[0]);
+    let logs: String = fleet.hosts.iter().map(|h| h.log()).collect();
+    assert!(
+        logs.lines().any(|l| l.contains(&job_line)
+            && l.contains("\"owner\":\"acme\"")
+            && l.contains("\"repo\":\"app\"")),
+        "no handler line names job {} with its owner and repo",
+        ids[0]
+    );
 }
 
 /// A host SIGKILLed while it prepares a job: the job's lease lapses, another host runs it, and

@@ -372,6 +372,21 @@ pub enum Notice {
     Stopped,
 }
 
+impl Notice {
+    /// The job a notice is about, if any (a log field, so one job's lines can be found).
+    pub fn job(&self) -> Option<JobId> {
+        match self {
+            Notice::JobClaimed { job, .. }
+            | Notice::Phase { job, .. }
+            | Notice::JobEnded { job, .. }
+            | Notice::FreshVm { job, .. }
+            | Notice::ClaimGivenBack { job } => Some(*job),
+            Notice::StepFailed { job, .. } => *job,
+            _ => None,
+        }
+    }
+}
+
 /// What the host is doing, as Anklet's metrics name it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum HostStatus {

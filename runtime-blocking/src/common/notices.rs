@@ -5,14 +5,45 @@ use anklet_core::handler::Notice;
 use anklet_core::receiver::ReceiverNotice;
 use anklet_core::receiver::redeliver::RecoveryNotice;
 
-/// Logs a handler notice.
-pub fn log_handler_notice(plugin: &str, n: &Notice) {
+/// The fields every log line of a handler plugin carries, as Anklet's do.
+#[derive(Clone, Debug)]
+pub struct PluginLog {
+    /// The plugin's `name`.
+    pub plugin: String,
+    /// `owner` (or `enterprise`), empty when unset.
+    pub owner: String,
+    /// `repo`, empty when unset.
+    pub repo: String,
+}
+
+impl PluginLog {
+    /// The log fields of a plugin entry.
+    pub fn of(plugin: &anklet_core::config::Plugin) -> Self {
+        let text = |v: &Option<String>| v.clone().unwrap_or_default();
+        Self {
+            plugin: plugin.name.clone(),
+            owner: plugin
+                .owner
+                .clone()
+                .or_else(|| plugin.enterprise.clone())
+                .unwrap_or_default(),
+            repo: text(&plugin.repo),
+        }
+    }
+}
+
+/// Logs a handler notice with the plugin's fields and, when it has one, the job's id.
+pub fn log_handler_notice(log: &PluginLog, n: &Notice) {
+    let (plugin, owner, repo) = (log.plugin.as_str(), log.owner.as_str(), log.repo.as_str());
+    let job = n.job().map(|j| j.0);
     match n {
         Notice::StepFailed { .. } | Notice::RunnerLeftBehind { .. } => {
-            tracing::warn!(plugin, "{n}")
+            tracing::warn!(plugin, owner, repo, job, "{n}")
         }
-        Notice::Phase { .. } | Notice::IgnoredResult { .. } => tracing::debug!(plugin, "{n}"),
-        _ => tracing::info!(plugin, "{n}"),
+        Notice::Phase { .. } | Notice::IgnoredResult { .. } => {
+            tracing::debug!(plugin, owner, repo, job, "{n}")
+        }
+        _ => tracing::info!(plugin, owner, repo, job, "{n}"),
     }
 }
 

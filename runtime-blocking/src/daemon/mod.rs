@@ -257,6 +257,7 @@ fn start_plugins(
         let executor = GithubExecutor::start(client_config(plugin)?, Arc::clone(clock));
         let name = plugin.name.clone();
         let notice_name = name.clone();
+        let notice_log = PluginLog::of(plugin);
         let (notice_registry, notice_clock) = (Arc::clone(registry), Arc::clone(clock));
         let exec = Executors {
             store: Arc::new(metrics::MeteredStore::new(
@@ -271,7 +272,7 @@ fn start_plugins(
             )),
             clock: Arc::clone(clock),
             notices: Arc::new(move |n: &Notice| {
-                log_handler_notice(&notice_name, n);
+                log_handler_notice(&notice_log, n);
                 metrics::lock(&notice_registry).record_handler_notice(
                     &notice_name,
                     notice_clock.now(),
@@ -377,4 +378,4 @@ fn start_receiver(
 }
 
 /// Logs a handler notice (shared with `anklet`).
-pub use crate::common::notices::log_handler_notice;
+pub use crate::common::notices::{PluginLog, log_handler_notice};

@@ -18,7 +18,9 @@ use anklet_core::receiver::redeliver::{Recovery, RecoverySettings};
 use anklet_core::receiver::{ReceiverNotice, ReceiverSettings};
 use anklet_core::vm::AnkaSettings;
 use anklet_lite::clock::Clock;
-use anklet_lite::common::notices::{log_handler_notice, log_receiver_notice, log_recovery_notice};
+use anklet_lite::common::notices::{
+    PluginLog, log_handler_notice, log_receiver_notice, log_recovery_notice,
+};
 use anklet_lite::common::{client_config, expand_home};
 use anyhow::{Context, anyhow};
 use std::collections::BTreeMap;
@@ -64,6 +66,7 @@ pub async fn start(
             .with_context(|| format!("cannot start handler {}", plugin.name))?;
         let name = plugin.name.clone();
         let notice_name = name.clone();
+        let notice_log = PluginLog::of(plugin);
         let (notice_registry, notice_clock) = (Arc::clone(registry), Arc::clone(clock));
         let exec = Executors {
             store: MeteredStore::new(store.clone(), Arc::clone(registry)),
@@ -75,7 +78,7 @@ pub async fn start(
             )),
             clock: Arc::clone(clock),
             notices: Arc::new(move |n: &Notice| {
-                log_handler_notice(&notice_name, n);
+                log_handler_notice(&notice_log, n);
                 metrics::lock(&notice_registry).record_handler_notice(
                     &notice_name,
                     notice_clock.now(),
