@@ -157,62 +157,16 @@ pub struct Fleet {
     dir: tempfile::TempDir,
     options: FleetOptions,
     receiver_port: u16,
+    /// Lines every handler's plugin entry gets on top of `options.handler_config` (the GitHub
+    /// setup's App credentials and host keys), so a restarted host gets them too.
+    host_extra: String,
 }
 
 impl Fleet {
     /// Starts Redis (append-only, so a restart loses nothing), the emulator, the receiver and
     /// the hosts, and waits until the receiver answers.
     pub fn start(bin: &Path, options: FleetOptions) -> Self {
-        let redis = must_start(ServerOptions {
-            aof: true,
-            ..ServerOptions::default()
-        });
-        let dir = tempfile::Builder::new()
-            .prefix("anklet-fleet-")
-            .tempdir()
-            .unwrap();
-        let receiver_port = crate::redis_server::free_port().unwrap();
-        let emulator = Emulator::start(EmulatorConfig {
-            pats: vec![TOKEN.to_owned()],
-            webhook_urls: vec![format!("http://127.0.0.1:{receiver_port}/jobs/v1/receiver")],
-            webhook_secret: Some(SECRET.to_owned()),
-            time_scale: TimeScale::new(1.0).unwrap(),
-            ..EmulatorConfig::default()
-        })
-        .unwrap();
-        let link = dir.path().join("bin").join("anka");
-        std::fs::create_dir_all(link.parent().unwrap()).unwrap();
-        std::os::unix::fs::symlink(bin, &link).unwrap();
-        let mut fleet = Self {
-            emulator,
-            redis,
-            receiver: Daemon {
-                name: String::new(),
-                config: PathBuf::new(),
-                home: PathBuf::new(),
-                child: None,
-                log: PathBuf::new(),
-            },
-            hosts: Vec::new(),
-            bin: bin.to_owned(),
-            dir,
-            options,
-            receiver_port,
-        };
-        // Failed deliveries (the store was down) come back through recovery, every 2 s here.
-        let receiver_yaml = format!(
-            "{}plugins:\n  - name: receiver\n    plugin: github_receiver\n    port: \"{receiver_port}\"\n    secret: {SECRET}\n    owner: {OWNER}\n    repo: {REPO}\n    token: {TOKEN}\n    github_api_url: {}\n    hook_id: {}\n    redeliver_interval_seconds: 2\n",
-            fleet.globals(),
-            fleet.emulator.base_url(),
-            fleet.hook_id(),
-        );
-        fleet.receiver = fleet.spawn("receiver", &receiver_yaml);
-        fleet.wait_receiver();
-        for i in 0..fleet.options.hosts {
-            let host = fleet.new_host(i);
-            fleet.hosts.push(host);
-        }
-        fleet
+        Self::start_github(bin, options, &GithubSetup::default())
     }
 
     /// The id of the emulator's webhook (what `hook_id` names), read through its REST API.
@@ -285,6 +239,7 @@ impl Fleet {
                 yaml.push_str(&format!("    {}\n", line.trim()));
             }
         }
+        yaml.push_str(&self.host_extra);
         self.spawn(&name, &yaml)
     }
 
@@ -802,6 +757,7 @@ impl Fleet {
             dir,
             options,
             receiver_port,
+            host_extra: setup.host_lines(),
         };
         let token = if setup.receiver_pat {
             RECEIVER_TOKEN
@@ -825,50 +781,10 @@ impl Fleet {
         fleet.receiver = fleet.spawn("receiver", &receiver_yaml);
         fleet.wait_receiver();
         for i in 0..fleet.options.hosts {
-            let host = fleet.github_host(i, &setup.host_lines());
+            let host = fleet.new_host(i);
             fleet.hosts.push(host);
         }
         fleet
-    }
-
-    /// Host `i` as [`Fleet::start`] makes it, with `extra` YAML lines in its plugin entry.
-    fn github_host(&self, i: usize, extra: &str) -> Daemon {
-        let mac = self.mac_dir(i);
-        std::fs::create_dir_all(&mac).unwrap();
-        let local = if self.options.template_local {
-            serde_json::json!([{ "uuid": TEMPLATE, "tag": "v1" }])
-        } else {
-            serde_json::json!([])
-        };
-        let seed = serde_json::json!({
-            "disk_total": 200_000_000_000u64,
-            "time_scale": self.options.anka_time_scale,
-            "registry": [{ "uuid": TEMPLATE, "name": "macos-behaviour", "latest": "v1",
-                           "tags": { "v1": { "size": 20_000_000_000u64 } } }],
-            "local": local,
-        });
-        std::fs::write(mac.join("seed.json"), seed.to_string()).unwrap();
-        let wrapper = mac.join("anka");
-        std::fs::write(
-            &wrapper,
-            format!(
-                "#!/bin/sh\nFAKE_ANKA_HOME='{}' exec '{}' \"$@\"\n",
-                mac.display(),
-                self.dir.path().join("bin").join("anka").display()
-            ),
-        )
-        .unwrap();
-        use std::os::unix::fs::PermissionsExt;
-        std::fs::set_permissions(&wrapper, std::fs::Permissions::from_mode(0o755)).unwrap();
-        let name = format!("host-{i}");
-        let yaml = format!(
-            "{}plugins:\n  - name: {name}\n    plugin: github\n    owner: {OWNER}\n    repo: {REPO}\n    token: {TOKEN}\n    github_api_url: {}\n    anka_path: {}\n    lease_seconds: {}\n    registration_timeout_seconds: 20\n    job_poll_interval_seconds: 2\n    vm_health_interval_seconds: 2\n{extra}",
-            self.globals(),
-            self.emulator.base_url(),
-            wrapper.display(),
-            self.options.lease_seconds,
-        );
-        self.spawn(&name, &yaml)
     }
 
     /// Every daemon's whole log (receiver first), each under a `--- <name>` line.
