@@ -1,40 +1,11 @@
 //! The shared behaviour suite (`anklet_tests::behaviour`) against the `anklet-lite` binary: real
 //! processes, real Redis, the GitHub emulator and fake Macs.
-#![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use anklet_tests::behaviour;
-use std::path::Path;
-
-fn bin() -> &'static Path {
-    Path::new(env!("CARGO_BIN_EXE_anklet-lite"))
-}
-
-#[test]
-fn jobs_complete_exactly_once() {
-    behaviour::jobs_complete_exactly_once(bin(), 200);
-}
-
-#[test]
-fn sigkill_mid_job_is_recovered() {
-    behaviour::sigkill_mid_job_is_recovered(bin());
-}
-
-#[test]
-fn redis_restart_loses_nothing() {
-    behaviour::redis_restart_loses_nothing(bin());
-}
-
-#[test]
-fn sigint_requeues_in_flight() {
-    behaviour::sigint_requeues_in_flight(bin());
-}
-
-#[test]
-fn drain_finishes_running_jobs() {
-    behaviour::drain_finishes_running_jobs(bin());
-}
-
-#[test]
-fn malformed_config_exits_2() {
-    behaviour::malformed_config_exits_2(bin());
-}
+anklet_tests::suite_tests!(env!("CARGO_BIN_EXE_anklet-lite"), behaviour::{
+    jobs_complete_exactly_once,
+    sigkill_mid_job_is_recovered,
+    redis_restart_loses_nothing,
+    sigint_requeues_in_flight,
+    drain_finishes_running_jobs,
+    malformed_config_exits_2,
+});

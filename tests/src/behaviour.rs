@@ -12,8 +12,9 @@ const SIGQUIT: i32 = 3;
 const SIGKILL: i32 = 9;
 const SIGTERM: i32 = 15;
 
-/// A receiver and three hosts run `jobs` jobs; each completes exactly once and nothing is left.
-pub fn jobs_complete_exactly_once(bin: &Path, jobs: usize) {
+/// A receiver and three hosts run 200 jobs; each completes exactly once and nothing is left.
+pub fn jobs_complete_exactly_once(bin: &Path) {
+    let jobs = 200;
     let fleet = Fleet::start(bin, FleetOptions::default());
     let ids = fleet.create_jobs(jobs, 200);
     fleet.wait_completed(&ids, Duration::from_secs(240));
