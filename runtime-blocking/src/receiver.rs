@@ -1,10 +1,19 @@
 //! The webhook receiver's HTTP server: a thin loop around core's
 //! [`Receiver`](anklet_core::receiver::Receiver).
 //!
-//! A few worker threads take requests from tiny_http, read the body (at most
-//! [`MAX_BODY_BYTES`]; a larger `Content-Length` is refused before reading), and run the
-//! exchange: the machine decides under a mutex, the store operation runs outside it on the
-//! worker's own time, and the response goes out only after the machine saw the store's answer.
+//! One thread accepts connections and hands each to a thread of its own, which serves that
+//! connection's requests (HTTP/1.1 keep-alive, parsed with `httparse`) until the client closes
+//! it, it idles for [`IDLE_TIMEOUT`], or the server stops. A connection therefore never waits
+//! for another one: tiny_http's task pool, used here before, could leave a connection arriving
+//! in the same instant as another one unserved until some keep-alive connection closed (its
+//! pool counts a worker already woken for the previous connection as idle), and GitHub opens
+//! connections in bursts.
+//!
+//! Each exchange reads the body (at most [`MAX_BODY_BYTES`]; a larger `Content-Length` is
+//! refused with 413 before reading), verifies and parses it outside any lock, lets the machine
+//! decide under a short mutex, runs the store operation outside it, and answers only after the
+//! machine saw the store's answer. At most `workers` exchanges run at once (the others wait
+//! with their request read), which also bounds the store connections the receiver opens.
 //! Every decision (routes, signature, parsing, status codes) is core's.
 
 use crate::clock::Clock;
@@ -13,15 +22,34 @@ use anklet_core::receiver::{
     HttpRequest, HttpResponse, MAX_BODY_BYTES, Receiver, ReceiverEffect, ReceiverNotice,
     ReceiverSettings, RequestId,
 };
-use std::io::Read;
-use std::net::SocketAddr;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::collections::HashMap;
+use std::io::{Read, Write};
+use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
 /// Called with every notice, for logs and metrics.
 pub type NoticeSink = Arc<dyn Fn(&ReceiverNotice) + Send + Sync>;
+
+/// How long a keep-alive connection may sit idle between two requests before it is closed.
+pub const IDLE_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// How long one read inside a request (head or body) may stall before the connection is
+/// closed, so a client that stops sending mid-request does not hold a thread forever.
+pub const READ_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// Most bytes of a request's head (request line and headers); a larger head is refused with
+/// 431. GitHub's heads are under 2 KiB.
+pub const MAX_HEAD_BYTES: usize = 64 * 1024;
+
+/// Most header lines of one request (431 beyond).
+const MAX_HEADERS: usize = 100;
+
+/// Most connections served at once; a connection beyond them is answered 503 and closed, so
+/// a flood of connections cannot exhaust the process' threads.
+pub const MAX_CONNECTIONS: usize = 4096;
 
 /// Why the server could not start.
 #[derive(Debug, thiserror::Error)]
@@ -34,36 +62,56 @@ pub enum ServeError {
         /// The OS error.
         source: std::io::Error,
     },
-    /// tiny_http refused the listener.
-    #[error("cannot start the HTTP server on {addr}: {message}")]
+    /// The accepting thread could not be started.
+    #[error("cannot start the HTTP server on {addr}: {source}")]
     Server {
         /// The address.
         addr: String,
-        /// tiny_http's message.
-        message: String,
+        /// The OS error.
+        source: std::io::Error,
     },
 }
 
-/// What a running receiver shares between its workers.
+/// The open connections, so stopping can close the idle ones and wait for the busy ones.
+#[derive(Default)]
+struct Connections {
+    stopping: bool,
+    next: u64,
+    open: HashMap<u64, Connection>,
+}
+
+struct Connection {
+    /// A handle on the socket, to shut an idle connection down when the server stops.
+    stream: Option<TcpStream>,
+    /// In an exchange (its request is being read or answered).
+    busy: bool,
+    thread: Option<JoinHandle<()>>,
+}
+
+/// What a running receiver shares between its threads.
 struct Shared {
+    settings: ReceiverSettings,
     machine: Mutex<Receiver>,
     store: Arc<dyn SharedStore>,
     clock: Arc<Clock>,
     notices: NoticeSink,
     next_id: AtomicU64,
-    stop: AtomicBool,
+    connections: Mutex<Connections>,
+    /// Exchanges that may still start (the `workers` bound).
+    permits: Mutex<usize>,
+    permit_freed: Condvar,
 }
 
 /// A running receiver; [`ReceiverServer::stop`] ends it.
 pub struct ReceiverServer {
-    server: Arc<tiny_http::Server>,
     shared: Arc<Shared>,
-    workers: Vec<JoinHandle<()>>,
+    acceptor: JoinHandle<()>,
     addr: SocketAddr,
 }
 
 impl ReceiverServer {
-    /// Listens on `addr` (e.g. `0.0.0.0:54321`, or port 0 for any) with `workers` threads.
+    /// Listens on `addr` (e.g. `0.0.0.0:54321`, or port 0 for any); at most `workers`
+    /// exchanges run at once, however many connections are open.
     pub fn start(
         addr: &str,
         settings: ReceiverSettings,
@@ -72,7 +120,7 @@ impl ReceiverServer {
         workers: usize,
         notices: NoticeSink,
     ) -> Result<Self, ServeError> {
-        let listener = std::net::TcpListener::bind(addr).map_err(|source| ServeError::Bind {
+        let listener = TcpListener::bind(addr).map_err(|source| ServeError::Bind {
             addr: addr.to_owned(),
             source,
         })?;
@@ -80,31 +128,28 @@ impl ReceiverServer {
             addr: addr.to_owned(),
             source,
         })?;
-        let server =
-            tiny_http::Server::from_listener(listener, None).map_err(|e| ServeError::Server {
-                addr: addr.to_owned(),
-                message: e.to_string(),
-            })?;
-        let server = Arc::new(server);
         let shared = Arc::new(Shared {
-            machine: Mutex::new(Receiver::new(settings)),
+            machine: Mutex::new(Receiver::new(settings.clone())),
+            settings,
             store,
             clock,
             notices,
             next_id: AtomicU64::new(1),
-            stop: AtomicBool::new(false),
+            connections: Mutex::default(),
+            permits: Mutex::new(workers.max(1)),
+            permit_freed: Condvar::new(),
         });
-        let workers = (0..workers.max(1))
-            .map(|_| {
-                let server = Arc::clone(&server);
-                let shared = Arc::clone(&shared);
-                std::thread::spawn(move || worker(&server, &shared))
-            })
-            .collect();
+        let accepting = Arc::clone(&shared);
+        let acceptor = std::thread::Builder::new()
+            .name("receiver-accept".into())
+            .spawn(move || accept_loop(&listener, &accepting))
+            .map_err(|source| ServeError::Server {
+                addr: addr.to_owned(),
+                source,
+            })?;
         Ok(Self {
-            server,
             shared,
-            workers,
+            acceptor,
             addr: bound,
         })
     }
@@ -114,85 +159,502 @@ impl ReceiverServer {
         self.addr
     }
 
-    /// Stops taking requests, lets the workers finish the exchanges they are in, and joins
-    /// them; nothing a client was answered 2xx for is lost.
+    /// Stops taking connections and requests, closes idle connections, lets the exchanges in
+    /// flight finish, and joins every thread; nothing a client was answered 2xx for is lost.
     pub fn stop(self) {
-        self.shared.stop.store(true, Ordering::SeqCst);
-        self.server.unblock();
-        for w in self.workers {
-            let _ = w.join();
+        let idle: Vec<TcpStream> = {
+            let mut c = lock(&self.shared.connections);
+            c.stopping = true;
+            c.open
+                .values_mut()
+                .filter(|conn| !conn.busy)
+                .filter_map(|conn| conn.stream.take())
+                .collect()
+        };
+        for s in idle {
+            // Wakes the thread blocked reading the next request; it sees `stopping` and ends.
+            let _ = s.shutdown(Shutdown::Both);
+        }
+        // Wake the acceptor with a connection of our own; it sees `stopping` and returns.
+        let woken = TcpStream::connect_timeout(&wake_addr(self.addr), Duration::from_secs(1));
+        if woken.is_ok() {
+            let _ = self.acceptor.join();
+        }
+        loop {
+            let thread = {
+                let mut c = lock(&self.shared.connections);
+                c.open.values_mut().find_map(|conn| conn.thread.take())
+            };
+            match thread {
+                Some(t) => {
+                    let _ = t.join();
+                }
+                None => break,
+            }
         }
     }
 }
 
-fn worker(server: &tiny_http::Server, shared: &Shared) {
-    while !shared.stop.load(Ordering::SeqCst) {
-        let request = match server.recv_timeout(Duration::from_millis(200)) {
-            Ok(Some(r)) => r,
-            Ok(None) => continue,
+/// Where to connect to reach a listener bound to `addr` (a wildcard address is reached on
+/// loopback).
+fn wake_addr(addr: SocketAddr) -> SocketAddr {
+    let mut to = addr;
+    if addr.ip().is_unspecified() {
+        to.set_ip(match addr {
+            SocketAddr::V4(_) => std::net::Ipv4Addr::LOCALHOST.into(),
+            SocketAddr::V6(_) => std::net::Ipv6Addr::LOCALHOST.into(),
+        });
+    }
+    to
+}
+
+fn accept_loop(listener: &TcpListener, shared: &Arc<Shared>) {
+    loop {
+        let accepted = listener.accept();
+        if lock(&shared.connections).stopping {
+            return;
+        }
+        match accepted {
+            Ok((stream, _)) => admit(shared, stream),
             Err(e) => {
-                tracing::warn!(error = %e, "receiver: accepting a request failed");
-                continue;
+                // Out of file descriptors and the like: do not spin.
+                tracing::warn!(error = %e, "receiver: accepting a connection failed");
+                std::thread::sleep(Duration::from_millis(50));
             }
-        };
-        serve(shared, request);
+        }
     }
 }
 
-/// One exchange, start to finish.
-fn serve(shared: &Shared, mut request: tiny_http::Request) {
+/// Gives an accepted connection a thread of its own.
+fn admit(shared: &Arc<Shared>, mut stream: TcpStream) {
+    let id = {
+        let mut c = lock(&shared.connections);
+        if c.open.len() >= MAX_CONNECTIONS {
+            drop(c);
+            tracing::warn!(
+                limit = MAX_CONNECTIONS,
+                "receiver: too many connections; refusing one with 503"
+            );
+            let _ = stream.set_write_timeout(Some(Duration::from_secs(1)));
+            let busy = HttpResponse::text(503, "too many connections; try again");
+            let _ = stream.write_all(&encode_response(&busy, false, false));
+            return;
+        }
+        c.next += 1;
+        let id = c.next;
+        c.open.insert(
+            id,
+            Connection {
+                stream: stream.try_clone().ok(),
+                busy: false,
+                thread: None,
+            },
+        );
+        id
+    };
+    let serving = Arc::clone(shared);
+    let spawned = std::thread::Builder::new()
+        .name("receiver-conn".into())
+        .spawn(move || {
+            serve_connection(&serving, id, stream);
+            lock(&serving.connections).open.remove(&id);
+        });
+    let mut c = lock(&shared.connections);
+    match spawned {
+        Ok(thread) => {
+            if let Some(conn) = c.open.get_mut(&id) {
+                conn.thread = Some(thread);
+            }
+        }
+        Err(e) => {
+            c.open.remove(&id);
+            drop(c);
+            tracing::warn!(error = %e, "receiver: no thread for a new connection; closed it");
+        }
+    }
+}
+
+/// A connection's requests, one after the other, until it closes, idles out or the server
+/// stops.
+fn serve_connection(shared: &Shared, id: u64, stream: TcpStream) {
+    let _ = stream.set_nodelay(true);
+    let _ = stream.set_write_timeout(Some(READ_TIMEOUT));
+    let mut conn = Wire {
+        stream,
+        buf: Vec::with_capacity(8 * 1024),
+    };
+    loop {
+        if conn.buf.is_empty() {
+            let _ = conn.stream.set_read_timeout(Some(IDLE_TIMEOUT));
+            match conn.fill() {
+                Ok(true) => {}
+                _ => return,
+            }
+        }
+        if !set_busy(shared, id, true) {
+            return;
+        }
+        let _ = conn.stream.set_read_timeout(Some(READ_TIMEOUT));
+        let keep_alive = exchange(shared, &mut conn);
+        if !set_busy(shared, id, false) || !keep_alive {
+            let _ = conn.stream.shutdown(Shutdown::Both);
+            return;
+        }
+    }
+}
+
+/// Marks connection `id` busy or idle; `false` once the server is stopping.
+fn set_busy(shared: &Shared, id: u64, busy: bool) -> bool {
+    let mut c = lock(&shared.connections);
+    if c.stopping {
+        return false;
+    }
+    if let Some(conn) = c.open.get_mut(&id) {
+        conn.busy = busy;
+    }
+    true
+}
+
+/// A connection's socket and the bytes read from it but not yet used.
+struct Wire {
+    stream: TcpStream,
+    buf: Vec<u8>,
+}
+
+impl Wire {
+    /// Reads more bytes into the buffer; `Ok(false)` when the client closed.
+    fn fill(&mut self) -> std::io::Result<bool> {
+        let mut chunk = [0u8; 16 * 1024];
+        loop {
+            match self.stream.read(&mut chunk) {
+                Ok(0) => return Ok(false),
+                Ok(n) => {
+                    self.buf.extend_from_slice(&chunk[..n]);
+                    return Ok(true);
+                }
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(e),
+            }
+        }
+    }
+
+    /// Takes exactly `n` bytes (first from the buffer, then from the socket).
+    fn take(&mut self, n: usize, out: &mut Vec<u8>) -> std::io::Result<()> {
+        let from_buf = n.min(self.buf.len());
+        out.extend_from_slice(&self.buf[..from_buf]);
+        self.buf.drain(..from_buf);
+        let rest = n - from_buf;
+        if rest > 0 {
+            let start = out.len();
+            out.resize(start + rest, 0);
+            self.stream.read_exact(&mut out[start..])?;
+        }
+        Ok(())
+    }
+
+    /// Takes one CRLF-terminated line of at most `max` bytes (without the CRLF); `None` when
+    /// it is longer.
+    fn line(&mut self, max: usize) -> std::io::Result<Option<Vec<u8>>> {
+        loop {
+            if let Some(end) = self.buf.windows(2).position(|w| w == b"\r\n") {
+                let line = self.buf[..end].to_vec();
+                self.buf.drain(..end + 2);
+                return Ok(Some(line));
+            }
+            if self.buf.len() > max {
+                return Ok(None);
+            }
+            if !self.fill()? {
+                return Err(std::io::ErrorKind::UnexpectedEof.into());
+            }
+        }
+    }
+}
+
+/// A request's head, owned.
+struct Head {
+    method: String,
+    path: String,
+    http11: bool,
+    headers: Vec<(String, String)>,
+}
+
+impl Head {
+    fn values<'a>(&'a self, name: &'a str) -> impl Iterator<Item = &'a str> + 'a {
+        self.headers
+            .iter()
+            .filter(move |(n, _)| n.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+
+    fn has_token(&self, name: &str, token: &str) -> bool {
+        self.values(name)
+            .flat_map(|v| v.split(','))
+            .any(|t| t.trim().eq_ignore_ascii_case(token))
+    }
+
+    fn keep_alive(&self) -> bool {
+        if self.http11 {
+            !self.has_token("Connection", "close")
+        } else {
+            self.has_token("Connection", "keep-alive")
+        }
+    }
+}
+
+/// How the body is framed.
+enum Framing {
+    Length(usize),
+    Chunked,
+}
+
+/// Why a request is answered without reaching the machine (the connection is closed after).
+enum Bad {
+    /// The client went away or stalled: nothing to answer.
+    Gone,
+    /// Answer this status, then close.
+    Status(u16, &'static str),
+}
+
+/// Reads the head from the wire; the bytes after it stay in the buffer.
+fn read_head(conn: &mut Wire) -> Result<Head, Bad> {
+    loop {
+        let mut headers = [httparse::EMPTY_HEADER; MAX_HEADERS];
+        let mut req = httparse::Request::new(&mut headers);
+        match req.parse(&conn.buf) {
+            Ok(httparse::Status::Complete(len)) => {
+                let head = Head {
+                    method: req.method.unwrap_or("").to_owned(),
+                    path: req.path.unwrap_or("").to_owned(),
+                    http11: req.version == Some(1),
+                    headers: req
+                        .headers
+                        .iter()
+                        .map(|h| {
+                            (
+                                h.name.to_owned(),
+                                String::from_utf8_lossy(h.value).into_owned(),
+                            )
+                        })
+                        .collect(),
+                };
+                conn.buf.drain(..len);
+                return Ok(head);
+            }
+            Ok(httparse::Status::Partial) => {
+                if conn.buf.len() > MAX_HEAD_BYTES {
+                    return Err(Bad::Status(431, "request head too large"));
+                }
+            }
+            Err(httparse::Error::TooManyHeaders) => {
+                return Err(Bad::Status(431, "too many header lines"));
+            }
+            Err(_) => return Err(Bad::Status(400, "malformed HTTP request")),
+        }
+        match conn.fill() {
+            Ok(true) => {}
+            _ => return Err(Bad::Gone),
+        }
+    }
+}
+
+fn framing(head: &Head) -> Result<Framing, Bad> {
+    let coding = head
+        .values("Transfer-Encoding")
+        .flat_map(|v| v.split(','))
+        .map(str::trim)
+        .filter(|t| !t.is_empty())
+        .last();
+    if let Some(coding) = coding {
+        return if coding.eq_ignore_ascii_case("chunked") {
+            Ok(Framing::Chunked)
+        } else {
+            Err(Bad::Status(501, "unsupported Transfer-Encoding"))
+        };
+    }
+    let mut length = None;
+    for v in head.values("Content-Length").flat_map(|v| v.split(',')) {
+        let v = v.trim();
+        if v.is_empty() || !v.bytes().all(|b| b.is_ascii_digit()) {
+            return Err(Bad::Status(400, "malformed Content-Length"));
+        }
+        // Digits beyond usize are certainly too large.
+        let n = v.parse::<usize>().unwrap_or(usize::MAX);
+        if length.is_some_and(|l| l != n) {
+            return Err(Bad::Status(400, "conflicting Content-Length values"));
+        }
+        length = Some(n);
+    }
+    Ok(Framing::Length(length.unwrap_or(0)))
+}
+
+/// Reads a chunked body; `Ok(None)` when it exceeds [`MAX_BODY_BYTES`].
+fn read_chunked(conn: &mut Wire) -> Result<Option<Vec<u8>>, Bad> {
+    let mut body = Vec::new();
+    loop {
+        let line = match conn.line(1024) {
+            Ok(Some(line)) => line,
+            Ok(None) => return Err(Bad::Status(400, "malformed chunk size")),
+            Err(_) => return Err(Bad::Gone),
+        };
+        let size = line.split(|b| *b == b';').next().unwrap_or_default();
+        let size = std::str::from_utf8(size)
+            .ok()
+            .and_then(|s| usize::from_str_radix(s.trim(), 16).ok())
+            .ok_or(Bad::Status(400, "malformed chunk size"))?;
+        if size == 0 {
+            // Trailers, up to the empty line.
+            loop {
+                match conn.line(MAX_HEAD_BYTES) {
+                    Ok(Some(l)) if l.is_empty() => return Ok(Some(body)),
+                    Ok(Some(_)) => {}
+                    Ok(None) => return Err(Bad::Status(431, "trailers too large")),
+                    Err(_) => return Err(Bad::Gone),
+                }
+            }
+        }
+        if body.len().saturating_add(size) > MAX_BODY_BYTES {
+            return Ok(None);
+        }
+        conn.take(size, &mut body).map_err(|_| Bad::Gone)?;
+        match conn.line(0) {
+            Ok(Some(l)) if l.is_empty() => {}
+            Ok(_) => return Err(Bad::Status(400, "malformed chunk")),
+            Err(_) => return Err(Bad::Gone),
+        }
+    }
+}
+
+/// One exchange, start to finish; whether the connection stays open.
+fn exchange(shared: &Shared, conn: &mut Wire) -> bool {
+    let head = match read_head(conn) {
+        Ok(head) => head,
+        Err(bad) => return refuse_raw(conn, bad),
+    };
+    let framing = match framing(&head) {
+        Ok(f) => f,
+        Err(bad) => return refuse_raw(conn, bad),
+    };
+    let mut keep_alive = head.keep_alive();
     let id = RequestId(shared.next_id.fetch_add(1, Ordering::Relaxed));
-    let headers: Vec<(String, String)> = request
-        .headers()
-        .iter()
-        .map(|h| {
-            (
-                h.field.as_str().as_str().to_owned(),
-                h.value.as_str().to_owned(),
-            )
-        })
-        .collect();
-    let delivery = headers
-        .iter()
-        .find(|(n, _)| n.eq_ignore_ascii_case("x-github-delivery"))
-        .map(|(_, v)| v.clone());
-    let declared_too_large = request.body_length().is_some_and(|n| n > MAX_BODY_BYTES);
+    let declared_too_large = matches!(framing, Framing::Length(n) if n > MAX_BODY_BYTES);
     let body = if declared_too_large {
         None
     } else {
-        let mut body = Vec::new();
-        let limit = u64::try_from(MAX_BODY_BYTES).unwrap_or(u64::MAX) + 1;
-        match request.as_reader().take(limit).read_to_end(&mut body) {
-            Ok(_) if body.len() <= MAX_BODY_BYTES => Some(body),
-            Ok(_) => None,
-            Err(e) => {
-                tracing::debug!(error = %e, "receiver: client went away while sending the body");
-                return;
+        let expects_continue =
+            head.http11 && head.has_token("Expect", "100-continue") && conn.buf.is_empty();
+        if expects_continue
+            && conn
+                .stream
+                .write_all(b"HTTP/1.1 100 Continue\r\n\r\n")
+                .is_err()
+        {
+            return false;
+        }
+        match framing {
+            Framing::Length(n) => {
+                let mut body = Vec::with_capacity(n);
+                if let Err(e) = conn.take(n, &mut body) {
+                    tracing::debug!(error = %e, "receiver: client went away while sending the body");
+                    return false;
+                }
+                Some(body)
             }
+            Framing::Chunked => match read_chunked(conn) {
+                Ok(body) => body,
+                Err(bad) => return refuse_raw(conn, bad),
+            },
         }
     };
-    let now = shared.clock.now();
-    let mut effects = Vec::new();
-    {
-        let mut m = lock(&shared.machine);
-        match body {
+    let response = {
+        let _permit = Permit::take(shared);
+        let Head {
+            method,
+            path,
+            headers,
+            ..
+        } = head;
+        let head_only = method == "HEAD";
+        let response = match body {
             Some(body) => {
                 let req = HttpRequest {
-                    method: request.method().as_str().to_owned(),
-                    path: request.url().to_owned(),
+                    method,
+                    path,
                     headers,
                     body,
                 };
-                m.handle_request(now, id, req);
+                // Routes, signature and parsing need no lock: only the outcome goes to the
+                // machine.
+                let checked = Receiver::check(&shared.settings, &req);
+                let effects = {
+                    let mut m = lock(&shared.machine);
+                    m.handle_checked(id, checked);
+                    std::iter::from_fn(|| m.poll_effect()).collect()
+                };
+                run_effects(shared, effects)
             }
-            None => m.handle_oversized(id, delivery.as_deref()),
-        }
-        effects.extend(std::iter::from_fn(|| m.poll_effect()));
+            None => {
+                // The body was not read: the connection cannot carry another request.
+                keep_alive = false;
+                let delivery = headers
+                    .iter()
+                    .find(|(n, _)| n.eq_ignore_ascii_case("x-github-delivery"))
+                    .map(|(_, v)| v.as_str());
+                let effects = {
+                    let mut m = lock(&shared.machine);
+                    m.handle_oversized(id, delivery);
+                    std::iter::from_fn(|| m.poll_effect()).collect()
+                };
+                run_effects(shared, effects)
+            }
+        };
+        response.map(|r| (r, head_only))
+    };
+    let Some((response, head_only)) = response else {
+        tracing::error!(%id, "receiver: the machine gave no response");
+        return false;
+    };
+    let wire = encode_response(&response, keep_alive, head_only);
+    if let Err(e) = conn.stream.write_all(&wire) {
+        tracing::debug!(error = %e, "receiver: client went away before the response");
+        return false;
     }
-    let response = run_effects(shared, effects);
-    match response {
-        Some(r) => respond(request, &r),
-        None => tracing::error!(%id, "receiver: the machine gave no response"),
+    keep_alive
+}
+
+/// Answers a request the machine never saw (malformed framing); always closes.
+fn refuse_raw(conn: &mut Wire, bad: Bad) -> bool {
+    if let Bad::Status(status, why) = bad {
+        let _ = conn.stream.write_all(&encode_response(
+            &HttpResponse::text(status, why),
+            false,
+            false,
+        ));
+    }
+    false
+}
+
+/// One of the `workers` slots an exchange holds while it is processed.
+struct Permit<'a>(&'a Shared);
+
+impl<'a> Permit<'a> {
+    fn take(shared: &'a Shared) -> Self {
+        let mut free = shared.permits.lock().unwrap_or_else(|p| p.into_inner());
+        while *free == 0 {
+            free = shared
+                .permit_freed
+                .wait(free)
+                .unwrap_or_else(|p| p.into_inner());
+        }
+        *free -= 1;
+        Self(shared)
+    }
+}
+
+impl Drop for Permit<'_> {
+    fn drop(&mut self) {
+        *self.0.permits.lock().unwrap_or_else(|p| p.into_inner()) += 1;
+        self.0.permit_freed.notify_one();
     }
 }
 
@@ -218,18 +680,49 @@ fn run_effects(shared: &Shared, mut effects: Vec<ReceiverEffect>) -> Option<Http
     response
 }
 
-fn respond(request: tiny_http::Request, r: &HttpResponse) {
-    let mut response = tiny_http::Response::from_string(r.body.clone()).with_status_code(r.status);
-    if let Ok(h) = tiny_http::Header::from_bytes("Content-Type", r.content_type) {
-        response = response.with_header(h);
+/// The response's bytes: status line, `Date`, `Content-Type`, `Content-Length`, and
+/// `Connection: close` when the connection ends after it.
+fn encode_response(r: &HttpResponse, keep_alive: bool, head_only: bool) -> Vec<u8> {
+    let date = httpdate::fmt_http_date(std::time::SystemTime::now());
+    let mut out = Vec::with_capacity(160 + r.body.len());
+    let _ = write!(
+        out,
+        "HTTP/1.1 {} {}\r\nDate: {date}\r\nContent-Type: {}\r\nContent-Length: {}\r\n{}\r\n",
+        r.status,
+        reason(r.status),
+        r.content_type,
+        r.body.len(),
+        if keep_alive {
+            ""
+        } else {
+            "Connection: close\r\n"
+        }
+    );
+    if !head_only {
+        out.extend_from_slice(r.body.as_bytes());
     }
-    if let Err(e) = request.respond(response) {
-        tracing::debug!(error = %e, "receiver: client went away before the response");
+    out
+}
+
+fn reason(status: u16) -> &'static str {
+    match status {
+        200 => "OK",
+        400 => "Bad Request",
+        401 => "Unauthorized",
+        404 => "Not Found",
+        405 => "Method Not Allowed",
+        413 => "Content Too Large",
+        431 => "Request Header Fields Too Large",
+        500 => "Internal Server Error",
+        501 => "Not Implemented",
+        503 => "Service Unavailable",
+        _ => "",
     }
 }
 
-fn lock(m: &Mutex<Receiver>) -> std::sync::MutexGuard<'_, Receiver> {
-    // The machine is only mutated through its own methods, which leave it consistent.
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    // Every value behind these mutexes is only changed through methods that leave it
+    // consistent.
     m.lock().unwrap_or_else(|p| p.into_inner())
 }
 

@@ -67,6 +67,14 @@ fn embedded_store_signed_unsigned_and_routes() {
 }
 
 #[test]
+fn a_burst_of_keep_alive_connections_is_served_at_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let (server, base, _) = start(embedded(&dir));
+    suite::keep_alive_burst(&base, 60, std::time::Duration::from_secs(5));
+    server.stop();
+}
+
+#[test]
 fn oversized_bodies_are_refused_with_413() {
     let dir = tempfile::tempdir().unwrap();
     let (server, base, _) = start(embedded(&dir));
@@ -105,4 +113,83 @@ fn redis_concurrent_deliveries_and_an_outage() {
         has_job(store.as_ref(), job)
     });
     server.stop();
+}
+
+/// Sends raw bytes on a fresh connection and reads until the server closes it.
+fn raw_exchange(base: &str, bytes: &[u8]) -> String {
+    use std::io::{Read, Write};
+    let mut s = std::net::TcpStream::connect(base.trim_start_matches("http://")).unwrap();
+    s.set_read_timeout(Some(std::time::Duration::from_secs(10)))
+        .unwrap();
+    s.write_all(bytes).unwrap();
+    let mut out = Vec::new();
+    let _ = s.read_to_end(&mut out);
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+#[test]
+fn chunked_pipelined_and_malformed_requests() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = embedded(&dir);
+    let (server, base, _) = start(Arc::clone(&store));
+
+    // A chunked body, the signature over the whole body, then a pipelined request that
+    // closes the connection.
+    let body = suite::queued_payload(501);
+    let (a, b) = body.split_at(body.len() / 2);
+    let mut req = format!(
+        "POST /jobs/v1/receiver HTTP/1.1\r\nHost: t\r\nX-GitHub-Event: workflow_job\r\n\
+         X-GitHub-Delivery: chunked-1\r\nX-Hub-Signature-256: {}\r\n\
+         Content-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n",
+        suite::sign(&body)
+    )
+    .into_bytes();
+    for part in [a, b] {
+        req.extend_from_slice(format!("{:x}\r\n", part.len()).as_bytes());
+        req.extend_from_slice(part);
+        req.extend_from_slice(b"\r\n");
+    }
+    req.extend_from_slice(b"0\r\n\r\n");
+    req.extend_from_slice(b"HEAD /healthcheck HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n");
+    let out = raw_exchange(&base, &req);
+    assert_eq!(out.matches("HTTP/1.1 200 OK").count(), 2, "{out}");
+    assert!(out.contains("\"result\":\"enqueued\""), "{out}");
+    assert!(
+        out.ends_with("Content-Length: 2\r\nConnection: close\r\n\r\n"),
+        "{out}"
+    );
+    assert!(has_job(store.as_ref(), 501));
+
+    // HTTP/1.0 closes after one answer; garbage and bad lengths are refused with 400.
+    let out = raw_exchange(&base, b"GET /healthcheck HTTP/1.0\r\n\r\n");
+    assert!(
+        out.starts_with("HTTP/1.1 200 OK") && out.ends_with("ok"),
+        "{out}"
+    );
+    assert!(raw_exchange(&base, b"\x01\x02 nonsense\r\n\r\n").starts_with("HTTP/1.1 400"));
+    let out = raw_exchange(
+        &base,
+        b"POST /jobs/v1/receiver HTTP/1.1\r\nContent-Length: 3\r\nContent-Length: 4\r\n\r\nabcd",
+    );
+    assert!(out.starts_with("HTTP/1.1 400"), "{out}");
+    server.stop();
+}
+
+#[test]
+fn stop_closes_idle_keep_alive_connections() {
+    use std::io::{Read, Write};
+    let dir = tempfile::tempdir().unwrap();
+    let (server, base, _) = start(embedded(&dir));
+    let mut idle = std::net::TcpStream::connect(base.trim_start_matches("http://")).unwrap();
+    idle.write_all(b"GET /healthcheck HTTP/1.1\r\nHost: t\r\n\r\n")
+        .unwrap();
+    let mut got = [0u8; 256];
+    assert!(idle.read(&mut got).unwrap() > 0);
+    let t0 = std::time::Instant::now();
+    server.stop();
+    assert!(
+        t0.elapsed() < std::time::Duration::from_secs(5),
+        "stop waited {:?} for an idle connection",
+        t0.elapsed()
+    );
 }

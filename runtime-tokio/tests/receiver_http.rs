@@ -90,6 +90,14 @@ fn embedded_store_signed_unsigned_and_routes() {
 }
 
 #[test]
+fn a_burst_of_keep_alive_connections_is_served_at_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let rig = Rig::start(embedded(&dir));
+    suite::keep_alive_burst(&rig.base, 60, Duration::from_secs(5));
+    rig.stop();
+}
+
+#[test]
 fn oversized_bodies_are_refused_with_413() {
     let dir = tempfile::tempdir().unwrap();
     let rig = Rig::start(embedded(&dir));

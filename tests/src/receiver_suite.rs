@@ -131,3 +131,43 @@ pub fn outage_then_redelivery(
     assert!(stored, "the redelivery was stored once the store was back");
     assert!(has_job(7));
 }
+
+/// `connections` keep-alive connections opened in one burst, then a request on each: every
+/// one is answered within `within` while all the others stay open. GitHub opens connections
+/// in bursts; a server that parks a connection until another one closes makes that delivery
+/// time out on GitHub's side (10 s).
+pub fn keep_alive_burst(base: &str, connections: usize, within: std::time::Duration) {
+    use std::io::{Read, Write};
+    let addr = base.trim_start_matches("http://");
+    let mut streams: Vec<std::net::TcpStream> = (0..connections)
+        .map(|_| std::net::TcpStream::connect(addr).unwrap())
+        .collect();
+    for s in &mut streams {
+        s.write_all(b"GET /healthcheck HTTP/1.1\r\nHost: suite\r\n\r\n")
+            .unwrap();
+    }
+    let start = std::time::Instant::now();
+    for (i, s) in streams.iter_mut().enumerate() {
+        let left = within.saturating_sub(start.elapsed());
+        s.set_read_timeout(Some(left.max(std::time::Duration::from_millis(1))))
+            .unwrap();
+        let mut got = Vec::new();
+        let mut buf = [0u8; 512];
+        while !got.windows(4).any(|w| w == b"\r\n\r\n") {
+            match s.read(&mut buf) {
+                Ok(0) => panic!("connection {i} closed before its response"),
+                Ok(n) => got.extend_from_slice(&buf[..n]),
+                Err(e) => panic!(
+                    "connection {i} of {connections} got no response within {within:?} \
+                     while the others stay open: {e}"
+                ),
+            }
+        }
+        assert!(
+            got.starts_with(b"HTTP/1.1 200"),
+            "connection {i}: {}",
+            String::from_utf8_lossy(&got)
+        );
+    }
+    drop(streams);
+}

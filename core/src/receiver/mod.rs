@@ -134,6 +134,60 @@ pub enum ReceiverNotice {
     },
 }
 
+/// What [`Receiver::check`] made of a request.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Checked {
+    /// Answer this at once (health check, unknown routes).
+    Answer(HttpResponse),
+    /// Refuse with a 4xx (and a [`ReceiverNotice::Refused`]).
+    Refused {
+        /// `X-GitHub-Delivery`, or empty.
+        delivery: String,
+        /// The status to send.
+        status: u16,
+        /// Why.
+        detail: String,
+    },
+    /// A verified, parsed delivery for [`Receiver::handle_delivery`].
+    Delivery {
+        /// `X-GitHub-Delivery`, or empty.
+        delivery: String,
+        /// What it means.
+        parsed: Delivery,
+    },
+}
+
+fn refused(delivery: &str, status: u16, detail: &str) -> Checked {
+    Checked::Refused {
+        delivery: delivery.to_owned(),
+        status,
+        detail: detail.to_owned(),
+    }
+}
+
+/// A `POST` to the receiver route: signature first, then the event's JSON.
+fn webhook(settings: &ReceiverSettings, req: &HttpRequest) -> Checked {
+    let delivery = req.header_value("X-GitHub-Delivery").unwrap_or("");
+    let signature = req.header_value("X-Hub-Signature-256");
+    if let Err(e) = verify_signature(&settings.secret, &req.body, signature) {
+        return refused(delivery, 401, &e.to_string());
+    }
+    let Some(event) = req.header_value("X-GitHub-Event") else {
+        return refused(delivery, 400, "missing X-GitHub-Event header");
+    };
+    let json = match event_json(req.header_value("Content-Type"), &req.body) {
+        Ok(json) => json,
+        Err(e) => return refused(delivery, 400, &e.to_string()),
+    };
+    match parse_delivery(event, &json) {
+        Ok(parsed) => Checked::Delivery {
+            delivery: delivery.to_owned(),
+            parsed,
+        },
+        Err(e) => refused(delivery, 400, &e.to_string()),
+    }
+}
+
 /// A store operation in flight for a request.
 #[derive(Clone, Debug)]
 struct Pending {
@@ -166,33 +220,55 @@ impl Receiver {
     }
 
     /// Takes one request. Every request gets exactly one [`ReceiverEffect::Respond`], at once
-    /// or after its store operation.
+    /// or after its store operation. The same as [`Receiver::check`] then
+    /// [`Receiver::handle_checked`].
     pub fn handle_request(&mut self, _now: Timestamp, request: RequestId, req: HttpRequest) {
+        let checked = Self::check(&self.settings, &req);
+        self.handle_checked(request, checked);
+    }
+
+    /// The part of a request's handling that needs no receiver state: the route, the
+    /// signature (HMAC-SHA256 over the body) and the parsing. A runtime serving requests
+    /// concurrently runs it outside the lock around its receiver, so only
+    /// [`Receiver::handle_checked`] is serialised.
+    pub fn check(settings: &ReceiverSettings, req: &HttpRequest) -> Checked {
         let route = req.route();
         if route == HEALTHCHECK_ROUTE {
-            let response = if req.method == "GET" || req.method == "HEAD" {
+            return Checked::Answer(if req.method == "GET" || req.method == "HEAD" {
                 HttpResponse::text(200, "ok")
             } else {
                 HttpResponse::text(405, "use GET /healthcheck")
-            };
-            return self.respond(request, response);
+            });
         }
         if route == RECEIVER_ROUTE {
             if req.method != "POST" {
-                return self.refuse(request, "", 405, "use POST /jobs/v1/receiver");
+                return refused("", 405, "use POST /jobs/v1/receiver");
             }
-            return self.webhook(request, &req);
+            return webhook(settings, req);
         }
         if route == "/jobs" || route.starts_with("/jobs/") {
-            return self.respond(request, HttpResponse::text(501, "please use /jobs/v1"));
+            return Checked::Answer(HttpResponse::text(501, "please use /jobs/v1"));
         }
-        self.respond(
-            request,
-            HttpResponse::text(
-                404,
-                format!("no route {route}: webhooks go to POST {RECEIVER_ROUTE}"),
-            ),
-        );
+        Checked::Answer(HttpResponse::text(
+            404,
+            format!("no route {route}: webhooks go to POST {RECEIVER_ROUTE}"),
+        ))
+    }
+
+    /// Takes what [`Receiver::check`] made of a request: answers it, or starts its store
+    /// operation.
+    pub fn handle_checked(&mut self, request: RequestId, checked: Checked) {
+        match checked {
+            Checked::Answer(response) => self.respond(request, response),
+            Checked::Refused {
+                delivery,
+                status,
+                detail,
+            } => self.refuse(request, &delivery, status, &detail),
+            Checked::Delivery { delivery, parsed } => {
+                self.handle_delivery(request, delivery, parsed)
+            }
+        }
     }
 
     /// Answers a request whose body exceeded [`MAX_BODY_BYTES`]; the runtime calls this
@@ -271,29 +347,6 @@ impl Receiver {
     /// Store operations still waiting for their result.
     pub fn in_flight(&self) -> usize {
         self.pending.len()
-    }
-
-    fn webhook(&mut self, request: RequestId, req: &HttpRequest) {
-        let delivery = req
-            .header_value("X-GitHub-Delivery")
-            .unwrap_or("")
-            .to_owned();
-        let signature = req.header_value("X-Hub-Signature-256");
-        if let Err(e) = verify_signature(&self.settings.secret, &req.body, signature) {
-            return self.refuse(request, &delivery, 401, &e.to_string());
-        }
-        let Some(event) = req.header_value("X-GitHub-Event") else {
-            return self.refuse(request, &delivery, 400, "missing X-GitHub-Event header");
-        };
-        let json = match event_json(req.header_value("Content-Type"), &req.body) {
-            Ok(json) => json,
-            Err(e) => return self.refuse(request, &delivery, 400, &e.to_string()),
-        };
-        let parsed = match parse_delivery(event, &json) {
-            Ok(d) => d,
-            Err(e) => return self.refuse(request, &delivery, 400, &e.to_string()),
-        };
-        self.handle_delivery(request, delivery, parsed);
     }
 
     /// Takes a delivery already verified and parsed (the HTTP path above, or a simulator that
