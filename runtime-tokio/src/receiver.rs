@@ -2,8 +2,9 @@
 //! [`Receiver`](anklet_core::receiver::Receiver), the async twin of
 //! `anklet_lite::receiver`.
 //!
-//! Every request goes to one handler that reads the body (at most [`MAX_BODY_BYTES`]), lets
-//! the machine decide under a short mutex, awaits the store operation outside it, and answers
+//! Every request goes to one handler that reads the body (at most [`MAX_BODY_BYTES`]),
+//! verifies and parses it outside any lock ([`Receiver::check`]), lets the machine decide
+//! under a short mutex, awaits the store operation outside it, and answers
 //! only once the machine saw the store's answer. Routes, signature checks, parsing and status
 //! codes are all core's.
 
@@ -37,6 +38,7 @@ pub enum ServeError {
 }
 
 struct Shared {
+    settings: ReceiverSettings,
     machine: Mutex<Receiver>,
     store: SharedStore,
     clock: Arc<Clock>,
@@ -69,7 +71,8 @@ impl ReceiverServer {
             .map_err(bind_error)?;
         let bound = listener.local_addr().map_err(bind_error)?;
         let shared = Arc::new(Shared {
-            machine: Mutex::new(Receiver::new(settings)),
+            machine: Mutex::new(Receiver::new(settings.clone())),
+            settings,
             store,
             clock,
             notices,
@@ -132,7 +135,7 @@ async fn exchange(State(shared): State<Arc<Shared>>, request: Request) -> Respon
         None
     } else {
         match axum::body::to_bytes(body, MAX_BODY_BYTES).await {
-            Ok(bytes) => Some(bytes.to_vec()),
+            Ok(bytes) => Some(Vec::from(bytes)),
             Err(e) if is_length_limit(&e) => None,
             Err(e) => {
                 tracing::debug!(error = %e, "receiver: client went away while sending the body");
@@ -144,26 +147,29 @@ async fn exchange(State(shared): State<Arc<Shared>>, request: Request) -> Respon
             }
         }
     };
-    let now = shared.clock.now();
     let mut effects = Vec::new();
-    {
-        let mut m = lock(&shared.machine);
-        match body {
-            Some(body) => {
-                let req = HttpRequest {
-                    method: parts.method.as_str().to_owned(),
-                    path: parts
-                        .uri
-                        .path_and_query()
-                        .map_or_else(|| parts.uri.path().to_owned(), |p| p.as_str().to_owned()),
-                    headers,
-                    body,
-                };
-                m.handle_request(now, id, req);
-            }
-            None => m.handle_oversized(id, delivery.as_deref()),
+    match body {
+        Some(body) => {
+            let req = HttpRequest {
+                method: parts.method.as_str().to_owned(),
+                path: parts
+                    .uri
+                    .path_and_query()
+                    .map_or_else(|| parts.uri.path().to_owned(), |p| p.as_str().to_owned()),
+                headers,
+                body,
+            };
+            // Routes, signature and parsing need no lock: only the outcome goes to the machine.
+            let checked = Receiver::check(&shared.settings, &req);
+            let mut m = lock(&shared.machine);
+            m.handle_checked(id, checked);
+            effects.extend(std::iter::from_fn(|| m.poll_effect()));
         }
-        effects.extend(std::iter::from_fn(|| m.poll_effect()));
+        None => {
+            let mut m = lock(&shared.machine);
+            m.handle_oversized(id, delivery.as_deref());
+            effects.extend(std::iter::from_fn(|| m.poll_effect()));
+        }
     }
     let mut response = None;
     while !effects.is_empty() {
