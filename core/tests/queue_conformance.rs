@@ -6,6 +6,7 @@
 use anklet_core::handler::{Completion, GithubJobStatus};
 use anklet_core::ids::{HostId, JobId};
 use anklet_core::labels::ClaimFilter;
+use anklet_core::metrics::QueueDepth;
 use anklet_core::queue::conformance::{self, Violation};
 use anklet_core::queue::{
     EnqueueOutcome, Finished, HostInfo, JobQueue, JobRecord, LeaseLost, NewJob, NotInDeadLetter,
@@ -58,6 +59,7 @@ conformance_tests!(
     finished_memory_is_bounded,
     heartbeats_mark_stale_hosts,
     listing_has_ages,
+    depth_counts_places,
     handler_effects,
 );
 
@@ -83,6 +85,7 @@ enum Flaw {
     NoDeadLetter,
     ReaperIdle,
     ForgetsFinished,
+    DepthMissesDeadLetter,
 }
 
 struct Flawed {
@@ -198,6 +201,14 @@ impl JobQueue for Flawed {
     fn list(&self, now: Timestamp) -> Result<QueueListing, Infallible> {
         Ok(self.q.list(now))
     }
+    fn depth(&self) -> Result<QueueDepth, Infallible> {
+        let d = self.q.depth();
+        Ok(if self.flaw == Flaw::DepthMissesDeadLetter {
+            QueueDepth { dead: 0, ..d }
+        } else {
+            d
+        })
+    }
     fn list_dead(&self) -> Result<Vec<JobRecord>, Infallible> {
         Ok(self.q.list_dead())
     }
@@ -245,6 +256,7 @@ fn every_planted_flaw_is_caught() {
         Flaw::NoDeadLetter,
         Flaw::ReaperIdle,
         Flaw::ForgetsFinished,
+        Flaw::DepthMissesDeadLetter,
     ] {
         let failed: Vec<&str> = conformance::run_all(|s| Flawed {
             q: MemoryQueue::new(s),

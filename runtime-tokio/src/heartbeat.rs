@@ -5,7 +5,7 @@
 
 use crate::store::shared::SharedStore;
 use anklet_core::ids::HostId;
-use anklet_core::metrics::{Metrics, QueueDepth};
+use anklet_core::metrics::Metrics;
 use anklet_core::queue::txn::{Op, Reply};
 use anklet_lite::clock::Clock;
 use anklet_lite::host::{CpuSampler, metrics_stats};
@@ -67,12 +67,10 @@ pub async fn refresh(
     if let Ok(Ok(stats)) = stats.await {
         lock(registry).set_host_stats(stats);
     }
-    match store.run(clock.now(), Op::List).await {
-        Ok(Reply::Listing(l)) => lock(registry).set_queue_depth(QueueDepth {
-            queued: l.queued.len() as u64,
-            claimed: l.claimed.len() as u64,
-            dead: l.dead.len() as u64,
-        }),
+    // Counted from the store's indexes: reading every record here made a long queue block
+    // Redis and grow this process' memory every interval.
+    match store.run(clock.now(), Op::Depth).await {
+        Ok(Reply::Depth(depth)) => lock(registry).set_queue_depth(depth),
         Ok(_) => {}
         Err(e) => tracing::debug!(error = e, "queue depth not read"),
     }

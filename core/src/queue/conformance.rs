@@ -130,6 +130,7 @@ pub fn checks<Q: JobQueue>() -> Vec<(&'static str, Check<Q>)> {
             heartbeats_mark_stale_hosts::<Q>,
         ),
         ("listing_has_ages", listing_has_ages::<Q>),
+        ("depth_counts_places", depth_counts_places::<Q>),
         ("handler_effects", handler_effects::<Q>),
     ]
 }
@@ -819,6 +820,62 @@ pub fn listing_has_ages<Q: JobQueue>(
     Ok(())
 }
 
+/// The queue's depth counts each place as the listing does: empty, after enqueues, a claim, a
+/// dead letter, a completion, a requeue and a queued job GitHub completed.
+pub fn depth_counts_places<Q: JobQueue>(
+    make: &mut dyn FnMut(QueueSettings) -> Q,
+) -> Result<(), Violation> {
+    const C: &str = "depth_counts_places";
+    let mut q = make(QueueSettings::default());
+    let a = host("a");
+    let expect = |q: &Q, step: &str, want: [u64; 3]| -> Result<(), Violation> {
+        let d = io(q.depth())?;
+        let got = [d.queued, d.claimed, d.dead];
+        ensure!(C, got == want, "{step}: depth {got:?}, expected {want:?}");
+        let l = io(q.list(t(100_000)))?;
+        let listed = [l.queued.len(), l.claimed.len(), l.dead.len()].map(|n| n as u64);
+        ensure!(
+            C,
+            got == listed,
+            "{step}: depth {got:?}, listing counts {listed:?}"
+        );
+        Ok(())
+    };
+    expect(&q, "empty", [0, 0, 0])?;
+    for id in 1..=5 {
+        io(q.enqueue(t(id * 1000), sample_job(id, "acme", Some("t1"))))?;
+    }
+    io(q.enqueue(t(9000), sample_job(1, "acme", Some("t1"))))?;
+    expect(&q, "five enqueued, one twice", [5, 0, 0])?;
+    must_claim(&mut q, C, t(10_000), &a)?;
+    must_claim(&mut q, C, t(10_000), &a)?;
+    must_claim(&mut q, C, t(10_000), &a)?;
+    expect(&q, "three claimed", [2, 3, 0])?;
+    ok(
+        C,
+        io(q.dead_letter(t(11_000), JobId(1), &a, "pull_failed"))?,
+    )?;
+    expect(&q, "one dead-lettered", [2, 2, 1])?;
+    let done = Completion::Finished {
+        conclusion: Some("success".to_owned()),
+    };
+    ok(C, io(q.complete(t(12_000), JobId(2), &a, &done))?)?;
+    expect(&q, "one completed", [2, 1, 1])?;
+    ok(
+        C,
+        io(q.requeue(t(13_000), JobId(3), &a, "pull_failed", true, SEC))?,
+    )?;
+    expect(&q, "one requeued", [3, 0, 1])?;
+    let gone = GithubJobStatus::Completed {
+        conclusion: Some("cancelled".to_owned()),
+    };
+    io(q.job_status(t(14_000), JobId(4), &gone))?;
+    expect(&q, "a queued job completed in GitHub", [2, 0, 1])?;
+    ok(C, io(q.remove_dead(t(15_000), JobId(1)))?)?;
+    expect(&q, "dead letter emptied", [2, 0, 0])?;
+    Ok(())
+}
+
 /// The handler's store effects map onto the operations with the results the handler expects.
 pub fn handler_effects<Q: JobQueue>(
     make: &mut dyn FnMut(QueueSettings) -> Q,
@@ -1453,13 +1510,26 @@ impl<Q: JobQueue> Harness<Q> {
         Ok(ok)
     }
 
-    /// The invariants that hold after every operation: each job in exactly one place, no job
-    /// lost or duplicated, one holder at a time, attempts never decreasing (except for the job
+    /// The invariants that hold after every operation: each job in exactly one place, the
+    /// depth counting what the listing lists, no job lost or duplicated, one holder at a time, attempts never decreasing (except for the job
     /// `reset` by a requeue from the dead letter), attempt limits kept.
     pub fn check_invariants(&mut self, reset: Option<JobId>) -> Result<(), Violation> {
         let now = self.now;
         let max = self.q.settings().max_attempts;
         let listing = io(self.q.list(now))?;
+        let depth = io(self.q.depth())?;
+        let counted = [depth.queued, depth.claimed, depth.dead];
+        let listed = [
+            listing.queued.len(),
+            listing.claimed.len(),
+            listing.dead.len(),
+        ]
+        .map(|n| n as u64);
+        ensure!(
+            "depth",
+            counted == listed,
+            "depth {counted:?}, listing counts {listed:?}"
+        );
         let mut seen = BTreeSet::new();
         for (place, list) in [
             ("queued", &listing.queued),

@@ -6,10 +6,11 @@ use super::ops::{
     QueueSettings, Reaped, Requeued, StatusOutcome,
 };
 use super::record::{JobRecord, JobStatus, Lease, Loaded, NewJob, Place, REASON_LEASE_EXPIRED};
-use super::rules::{dropped_how, github_completed, listing, return_to_queue};
+use super::rules::{depth, dropped_how, github_completed, listing, return_to_queue};
 use crate::handler::{Completion, EffectResult, GithubJobStatus, StoreCmd};
 use crate::ids::{HostId, JobId};
 use crate::labels::ClaimFilter;
+use crate::metrics::QueueDepth;
 use crate::time::Timestamp;
 use std::collections::{BTreeMap, BTreeSet};
 use std::convert::Infallible;
@@ -381,6 +382,11 @@ impl MemoryQueue {
         listing(self.jobs.values(), now)
     }
 
+    /// See [`JobQueue::depth`]: one pass over the records in memory, none copied.
+    pub fn depth(&self) -> QueueDepth {
+        depth(self.jobs.values())
+    }
+
     /// See [`JobQueue::list_dead`].
     pub fn list_dead(&self) -> Vec<JobRecord> {
         let mut dead: Vec<(Timestamp, &JobRecord)> = self
@@ -571,6 +577,10 @@ impl JobQueue for MemoryQueue {
 
     fn list(&self, now: Timestamp) -> Result<QueueListing, Infallible> {
         Ok(MemoryQueue::list(self, now))
+    }
+
+    fn depth(&self) -> Result<QueueDepth, Infallible> {
+        Ok(MemoryQueue::depth(self))
     }
 
     fn list_dead(&self) -> Result<Vec<JobRecord>, Infallible> {

@@ -37,6 +37,7 @@ use super::ops::Finished;
 use super::record::{DecodeError, EncodeError, JobRecord, Loaded, Place};
 use super::txn::{Commit, Fetched, Read, Versioned, Write};
 use crate::ids::{HostId, JobId};
+use crate::metrics::QueueDepth;
 use crate::time::Timestamp;
 
 /// The key prefix when the configuration names none (Anklet's keys start with `anklet` too).
@@ -328,9 +329,10 @@ return 1
 ///
 /// `ARGV[1]` is the mode: `job <id>` → `json, rev, finished('1'/'0')`; `queued <offset>
 /// <limit>` and `expired <now ms>` and `all` → triples `id, json, rev`; `finished <id>` →
-/// `'<at>:<how>'`; `hosts` → pairs `host, '<at>:<payload>'`.
+/// `'<at>:<how>'`; `hosts` → pairs `host, '<at>:<payload>'`; `depth` → the `ZCARD`s of
+/// `queued`, `claimed` and `dead` (O(1) each: no record is read).
 pub const READ_SCRIPT: &str = r#"
-local jobs, revs, queued, claimed = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
+local jobs, revs, queued, claimed, dead = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5]
 local finished, hosts = KEYS[6], KEYS[8]
 local t = redis.call('TIME')
 local out = { t[1], t[2] }
@@ -358,6 +360,10 @@ elseif mode == 'all' then
     out[#out + 1] = all[k + 1]
     out[#out + 1] = redis.call('HGET', revs, all[k])
   end
+elseif mode == 'depth' then
+  out[3] = tostring(redis.call('ZCARD', queued))
+  out[4] = tostring(redis.call('ZCARD', claimed))
+  out[5] = tostring(redis.call('ZCARD', dead))
 elseif mode == 'finished' then
   out[3] = redis.call('HGET', finished, ARGV[2])
 elseif mode == 'hosts' then
@@ -483,6 +489,7 @@ pub fn encode_read(layout: &RedisLayout, read: &Read) -> ScriptCall {
         }
         Read::Expired(now) => vec!["expired".to_owned(), now.as_millis().to_string()],
         Read::All => vec!["all".to_owned()],
+        Read::Depth => vec!["depth".to_owned()],
         Read::Finished(id) => vec!["finished".to_owned(), member(*id)],
         Read::Hosts => vec!["hosts".to_owned()],
     };
@@ -566,6 +573,7 @@ fn request_name(read: &Read) -> &'static str {
         Read::Queued { .. } => "read queued",
         Read::Expired(_) => "read expired",
         Read::All => "read all",
+        Read::Depth => "read depth",
         Read::Finished(_) => "read finished",
         Read::Hosts => "read hosts",
     }
@@ -685,6 +693,16 @@ pub fn decode_read(read: &Read, reply: Vec<Option<Vec<u8>>>) -> Result<DecodedRe
             // HGETALL only lists stored records, so nothing it returns is an orphan.
             loader.orphans.clear();
             Fetched::Records(all)
+        }
+        Read::Depth => {
+            let [queued, claimed, dead] = rest else {
+                return Err(malformed(request, format!("{} values", rest.len())));
+            };
+            Fetched::Depth(QueueDepth {
+                queued: number(request, "queued count", queued.as_deref())?,
+                claimed: number(request, "claimed count", claimed.as_deref())?,
+                dead: number(request, "dead count", dead.as_deref())?,
+            })
         }
         Read::Finished(_) => {
             let [entry] = rest else {
@@ -906,6 +924,7 @@ mod tests {
             vec!["expired", "99"]
         );
         assert_eq!(encode_read(&l, &Read::All).args, vec!["all"]);
+        assert_eq!(encode_read(&l, &Read::Depth).args, vec!["depth"]);
         assert_eq!(encode_read(&l, &Read::Hosts).args, vec!["hosts"]);
         assert_eq!(encode_read(&l, &Read::All).script, Script::Read);
     }
@@ -1073,6 +1092,23 @@ mod tests {
                 (HostId("h2".into()), Timestamp(9), "{}".into()),
             ])
         );
+    }
+
+    #[test]
+    fn depth_decodes_three_counts() {
+        let d = decode_read(&Read::Depth, reply(vec![b("3"), b("2"), b("1")])).unwrap();
+        assert_eq!(
+            d.fetched,
+            Fetched::Depth(QueueDepth {
+                queued: 3,
+                claimed: 2,
+                dead: 1
+            })
+        );
+        assert!(!d.needs_repair());
+        assert!(decode_read(&Read::Depth, reply(vec![b("3"), b("2")])).is_err());
+        assert!(decode_read(&Read::Depth, reply(vec![b("3"), None, b("1")])).is_err());
+        assert!(decode_read(&Read::Depth, reply(vec![b("3"), b("x"), b("1")])).is_err());
     }
 
     #[test]

@@ -5,6 +5,7 @@
 use super::ops::{JobSummary, QueueListing, Requeued};
 use super::record::{JobRecord, Lease, Place};
 use crate::ids::HostId;
+use crate::metrics::QueueDepth;
 use crate::time::Timestamp;
 use std::time::Duration;
 
@@ -78,4 +79,19 @@ pub(crate) fn listing<'a>(
         claimed: claimed.into_iter().map(|(_, r)| summary(r)).collect(),
         dead: dead.into_iter().map(|(_, r)| summary(r)).collect(),
     }
+}
+
+/// How many of `records` are in each place, for stores that count by walking records they
+/// already hold in memory (no copy, no decoding).
+pub(crate) fn depth<'a>(records: impl Iterator<Item = &'a JobRecord>) -> QueueDepth {
+    let mut depth = QueueDepth::default();
+    for r in records {
+        let n = match r.place {
+            Place::Queued => &mut depth.queued,
+            Place::Claimed { .. } => &mut depth.claimed,
+            Place::Dead { .. } => &mut depth.dead,
+        };
+        *n = n.saturating_add(1);
+    }
+    depth
 }

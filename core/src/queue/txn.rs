@@ -17,10 +17,11 @@ use super::ops::{
     QueueSettings, Reaped, Requeued, StatusOutcome,
 };
 use super::record::{JobRecord, JobStatus, Lease, NewJob, Place, REASON_LEASE_EXPIRED};
-use super::rules::{dropped_how, github_completed, listing, return_to_queue};
+use super::rules::{depth, dropped_how, github_completed, listing, return_to_queue};
 use crate::handler::{Completion, GithubJobStatus};
 use crate::ids::{HostId, JobId};
 use crate::labels::ClaimFilter;
+use crate::metrics::QueueDepth;
 use crate::time::Timestamp;
 use std::cell::RefCell;
 use std::collections::{BTreeMap, BTreeSet};
@@ -63,6 +64,10 @@ pub enum Read {
     Expired(Timestamp),
     /// Every record (operator listings).
     All,
+    /// How many records each place holds, counted from the store's indexes without reading a
+    /// record: the periodic metrics refresh asks this, so its cost must not follow the queue's
+    /// length (reading every record of a 100k-job queue blocks Redis for about a second).
+    Depth,
     /// A job's entry in the finished memory.
     Finished(JobId),
     /// The host registry.
@@ -87,6 +92,8 @@ pub enum Fetched {
     Records(Vec<Versioned>),
     /// Answer to [`Read::Finished`].
     Finished(Option<Finished>),
+    /// Answer to [`Read::Depth`].
+    Depth(QueueDepth),
     /// Answer to [`Read::Hosts`]: host, last heartbeat, payload.
     Hosts(Vec<(HostId, Timestamp, String)>),
 }
@@ -155,6 +162,8 @@ pub enum Reply {
     Finished(Option<Finished>),
     /// Of [`Op::List`].
     Listing(QueueListing),
+    /// Of [`Op::Depth`].
+    Depth(QueueDepth),
     /// Of [`Op::ListDead`].
     Dead(Vec<JobRecord>),
     /// Of [`Op::RequeueDead`].
@@ -192,6 +201,8 @@ pub enum Op {
     Finished(JobId),
     /// [`JobQueue::list`].
     List,
+    /// [`JobQueue::depth`].
+    Depth,
     /// [`JobQueue::list_dead`].
     ListDead,
     /// [`JobQueue::requeue_from_dead_letter`].
@@ -344,6 +355,7 @@ impl Txn {
             Op::Reap => Read::Expired(self.now),
             Op::Finished(job) => Read::Finished(*job),
             Op::List | Op::ListDead => Read::All,
+            Op::Depth => Read::Depth,
             Op::Hosts(_) => Read::Hosts,
             Op::Heartbeat(..) => return None,
         })
@@ -471,6 +483,7 @@ impl Txn {
             (Op::List, Fetched::Records(all)) => {
                 Stage::Done(Reply::Listing(listing(all.iter().map(|v| &v.record), now)))
             }
+            (Op::Depth, Fetched::Depth(depth)) => Stage::Done(Reply::Depth(depth)),
             (Op::ListDead, Fetched::Records(all)) => {
                 let mut dead: Vec<(Timestamp, JobRecord)> = all
                     .into_iter()
@@ -826,6 +839,10 @@ impl<B: Backend> JobQueue for Store<B> {
         reply!(self, now, Op::List, Reply::Listing(o) => o)
     }
 
+    fn depth(&self) -> Result<QueueDepth, Self::Error> {
+        reply!(self, Timestamp::default(), Op::Depth, Reply::Depth(o) => o)
+    }
+
     fn list_dead(&self) -> Result<Vec<JobRecord>, Self::Error> {
         reply!(self, Timestamp::default(), Op::ListDead, Reply::Dead(o) => o)
     }
@@ -922,6 +939,7 @@ impl Backend for MemoryBackend {
                     .collect(),
             ),
             Read::All => Fetched::Records(self.records.values().cloned().collect()),
+            Read::Depth => Fetched::Depth(depth(self.records.values().map(|v| &v.record))),
             Read::Finished(id) => Fetched::Finished(self.finished.get(id).cloned()),
             Read::Hosts => Fetched::Hosts(
                 self.hosts

@@ -12,7 +12,7 @@ use crate::store::embedded::open_store;
 use crate::store::shared::{Exclusive, SharedStore};
 use anklet_core::config::Config;
 use anklet_core::ids::HostId;
-use anklet_core::metrics::{Metrics, QueueDepth, stale_after};
+use anklet_core::metrics::{Metrics, stale_after};
 use anklet_core::queue::QueueSettings;
 use anklet_core::queue::txn::{Op, Reply};
 use anklet_core::time::Timestamp;
@@ -165,12 +165,10 @@ pub fn refresh(
     if let Ok(stats) = crate::host::metrics_stats(cpu) {
         lock(registry).set_host_stats(stats);
     }
-    match store.run(clock.now(), Op::List) {
-        Ok(Reply::Listing(l)) => lock(registry).set_queue_depth(QueueDepth {
-            queued: l.queued.len() as u64,
-            claimed: l.claimed.len() as u64,
-            dead: l.dead.len() as u64,
-        }),
+    // Counted from the store's indexes: reading every record here made a long queue block
+    // Redis and grow this process' memory every interval.
+    match store.run(clock.now(), Op::Depth) {
+        Ok(Reply::Depth(depth)) => lock(registry).set_queue_depth(depth),
         Ok(_) => {}
         Err(e) => tracing::debug!(error = e, "queue depth not read"),
     }

@@ -45,6 +45,7 @@
 //! claimers and wakes them in-process (`Input::QueueNotEmpty`).
 
 use anklet_core::ids::{HostId, JobId};
+use anklet_core::metrics::QueueDepth;
 use anklet_core::queue::txn::{self, Commit, Fetched, Read, Versioned};
 use anklet_core::queue::{
     EncodeError, Finished, JobRecord, Loaded, Place, QueueSettings, REASON_CORRUPT_RECORD,
@@ -350,6 +351,22 @@ impl EmbeddedBackend {
                     }
                 }
                 Fetched::Records(all)
+            }
+            Read::Depth => {
+                // Table lengths are stored in redb's table headers: O(1), no record decoded.
+                // Every commit keeps one index entry per queued or claimed record, so the rest
+                // of the records are dead.
+                let queued = r.open_table(QUEUED)?.len()?;
+                let claimed = r.open_table(EXPIRY)?.len()?;
+                let dead = records
+                    .len()?
+                    .saturating_sub(queued)
+                    .saturating_sub(claimed);
+                Fetched::Depth(QueueDepth {
+                    queued,
+                    claimed,
+                    dead,
+                })
             }
             Read::Finished(id) => {
                 let finished = r.open_table(FINISHED)?;
