@@ -8,4 +8,5 @@ anklet_tests::suite_tests!(env!("CARGO_BIN_EXE_anklet"), behaviour::{
     sigint_requeues_in_flight,
     drain_finishes_running_jobs,
     malformed_config_exits_2,
+    an_idle_host_is_woken_by_another_process_receiver,
 });

@@ -38,6 +38,35 @@ pub fn jobs_complete_exactly_once(bin: &Path) {
     );
 }
 
+/// An idle host on Redis picks up a job another process's receiver stored at once, not at its
+/// next idle poll: the daemon waits on the store's wake list while its handler waits for work.
+/// With a 30 s `sleep_interval`, a job queued a few seconds after the host went idle must run
+/// within 10 s (the idle poll alone would take over 25 s).
+pub fn an_idle_host_is_woken_by_another_process_receiver(bin: &Path) {
+    let fleet = Fleet::start(
+        bin,
+        FleetOptions {
+            hosts: 1,
+            handler_config: "sleep_interval: 30".to_owned(),
+            ..FleetOptions::default()
+        },
+    );
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while !fleet.hosts[0].log().contains("status idle") {
+        assert!(
+            Instant::now() < deadline,
+            "the host never went idle:\n{}",
+            fleet.hosts[0].log_tail()
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    // Its first claim (right after the template inventory) has found nothing by now.
+    std::thread::sleep(Duration::from_secs(2));
+    let ids = fleet.create_jobs(1, 0);
+    fleet.wait_completed(&ids, Duration::from_secs(10));
+    fleet.assert_completed_once(&ids);
+}
+
 /// A host SIGKILLed while it prepares a job: the job's lease lapses, another host runs it, and
 /// the killed host's VM is swept when it restarts.
 pub fn sigkill_mid_job_is_recovered(bin: &Path) {

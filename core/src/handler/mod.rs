@@ -116,6 +116,10 @@ pub struct HostHandler {
     cache: TemplateCache,
     inventory: Inventory,
     claim: Claim,
+    /// `QueueNotEmpty` came while a claim was in flight: that claim may have read the queue
+    /// before the job was stored, so an empty answer claims once more at once instead of
+    /// waiting the idle poll (a wake-up is never lost to that race).
+    woken_in_flight: bool,
     jobs: JobMap,
     pull: Option<PullTask>,
     status: Option<HostStatus>,
@@ -135,6 +139,7 @@ impl HostHandler {
             cache: TemplateCache::default(),
             inventory: Inventory::Loading(None, now, 0),
             claim: Claim::Idle,
+            woken_in_flight: false,
             jobs: JobMap::default(),
             pull: None,
             status: None,
@@ -156,11 +161,11 @@ impl HostHandler {
                 None => self.out.notice(Notice::IgnoredResult { id }),
             },
             Input::JobStatus { job, status } => self.on_job_status(job, status),
-            Input::QueueNotEmpty => {
-                if matches!(self.claim, Claim::WaitUntil(_)) {
-                    self.claim = Claim::Idle;
-                }
-            }
+            Input::QueueNotEmpty => match self.claim {
+                Claim::WaitUntil(_) => self.claim = Claim::Idle,
+                Claim::InFlight(_) => self.woken_in_flight = true,
+                Claim::Idle => {}
+            },
             Input::Drain => {
                 if self.mode == Mode::Running {
                     self.mode = Mode::Draining;
@@ -240,6 +245,15 @@ impl HostHandler {
             }
         }
         best
+    }
+
+    /// Whether the machine waits for work: it would claim now if told the queue is not empty
+    /// (its last claim found nothing and it is taking jobs). A runtime that can block on the
+    /// store's wake signal (Redis' wake list) does so only while this holds, so it does not
+    /// take wake-ups another host could use.
+    #[must_use]
+    pub fn wants_work(&self) -> bool {
+        self.mode == Mode::Running && matches!(self.claim, Claim::WaitUntil(_))
     }
 
     /// Whether the machine has finished stopping or draining; the runtime may exit.
@@ -579,8 +593,11 @@ impl HostHandler {
 
     fn on_claimed(&mut self, result: EffectResult) {
         self.claim = Claim::Idle;
+        let woken = std::mem::take(&mut self.woken_in_flight);
         let job = match result {
             EffectResult::Claimed(Some(job)) => job,
+            // Woken during the claim: claim again now (pump does), the job may be newer.
+            EffectResult::Claimed(None) if woken => return,
             EffectResult::Claimed(None) => {
                 self.claim = Claim::WaitUntil(self.now + self.settings.idle_poll);
                 return;

@@ -21,6 +21,7 @@ use anklet_core::queue::txn::{Op, Reply};
 use anklet_core::queue::{NEWS_POLL_INTERVAL, news_of, store_op, store_result};
 use anklet_core::vm::AnkaSettings;
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{Receiver, RecvTimeoutError, Sender, channel};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
@@ -55,6 +56,37 @@ enum Msg {
 pub struct HandlerThread {
     tx: Sender<Msg>,
     thread: Option<JoinHandle<()>>,
+    waiting: Arc<Waiting>,
+}
+
+/// Whether a handler waits for work ([`HostHandler::wants_work`]), published by its loop for
+/// the store waker (`daemon::wake`), which listens for new jobs only while some handler waits.
+#[derive(Default)]
+pub struct Waiting {
+    flag: AtomicBool,
+    /// Rung when the flag turns on, so a sleeping waker starts listening at once.
+    bell: Mutex<Option<Sender<()>>>,
+}
+
+impl Waiting {
+    /// Whether the handler's last claim found nothing and it would claim if woken.
+    pub fn is_waiting(&self) -> bool {
+        self.flag.load(Ordering::Acquire)
+    }
+
+    /// Rings `bell` each time the handler starts waiting.
+    pub fn ring_on_wait(&self, bell: Sender<()>) {
+        *lock(&self.bell) = Some(bell);
+    }
+
+    pub(crate) fn set(&self, waiting: bool) {
+        if self.flag.swap(waiting, Ordering::AcqRel) != waiting
+            && waiting
+            && let Some(bell) = lock(&self.bell).as_ref()
+        {
+            let _ = bell.send(());
+        }
+    }
 }
 
 impl HandlerThread {
@@ -62,13 +94,21 @@ impl HandlerThread {
     pub fn start(name: &str, machine: HostHandler, exec: Executors) -> std::io::Result<Self> {
         let (tx, rx) = channel();
         let loop_tx = tx.clone();
+        let waiting = Arc::new(Waiting::default());
+        let loop_waiting = Arc::clone(&waiting);
         let thread = std::thread::Builder::new()
             .name(format!("handler-{name}"))
-            .spawn(move || run(machine, &exec, &rx, &loop_tx))?;
+            .spawn(move || run(machine, &exec, &rx, &loop_tx, &loop_waiting))?;
         Ok(Self {
             tx,
             thread: Some(thread),
+            waiting,
         })
+    }
+
+    /// Whether the machine waits for work, for the store waker.
+    pub fn waiting(&self) -> Arc<Waiting> {
+        Arc::clone(&self.waiting)
     }
 
     /// Gives the machine an input (`Stop`, `Drain`, `QueueNotEmpty`, job news).
@@ -100,7 +140,13 @@ impl HandlerThread {
     }
 }
 
-fn run(mut machine: HostHandler, exec: &Executors, rx: &Receiver<Msg>, tx: &Sender<Msg>) {
+fn run(
+    mut machine: HostHandler,
+    exec: &Executors,
+    rx: &Receiver<Msg>,
+    tx: &Sender<Msg>,
+    waiting: &Waiting,
+) {
     // Labels of the jobs this host holds, from the claims the store answered: JIT configs are
     // created with exactly these.
     let labels: Arc<Mutex<HashMap<JobId, Vec<String>>>> = Arc::default();
@@ -110,8 +156,10 @@ fn run(mut machine: HostHandler, exec: &Executors, rx: &Receiver<Msg>, tx: &Send
             dispatch(effect, exec, tx, &labels);
         }
         if machine.is_stopped() {
+            waiting.set(false);
             return;
         }
+        waiting.set(machine.wants_work());
         let now = exec.clock.now();
         let deadline = machine.poll_timeout().map(|(t, _)| t);
         let wait = deadline

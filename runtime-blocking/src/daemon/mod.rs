@@ -8,12 +8,14 @@
 //! finish running jobs, take no more, exit.
 //! ```
 //! Receivers tell the handlers of the same process about new jobs and job news at once;
-//! handlers on other hosts see them through the store.
+//! handlers on other hosts see them through the store (on Redis, idle ones are woken through
+//! its wake list by [`wake`]).
 
 pub mod handler;
 pub mod metrics;
 pub mod recovery;
 pub mod signals;
+pub mod wake;
 
 pub use crate::common::{Control, client_config, drain_file, expand_home, logging, state_dir};
 use crate::common::{StoreLocation, store_location};
@@ -112,6 +114,8 @@ fn run_inner(
     // Metrics: one registry fed by every plugin's notices; served and heartbeated.
     let registry = metrics::registry(config, clock.now());
     let plugins = start_plugins(config, env, &store, &clock, &registry)?;
+    // On Redis: idle handlers learn of jobs other processes stored at once (see `wake`).
+    let waker = wake::start(config, env, &plugins.handlers);
     let metrics = metrics::start(config, &registry, &store, &clock)?;
     let drain_file = drain_file(env);
     let mut stopping = false;
@@ -188,6 +192,7 @@ fn run_inner(
         server.stop();
         tracing::info!(plugin = name, "receiver stopped");
     }
+    drop(waker);
     drop(executors);
     metrics.stop();
     Ok(ExitCode::SUCCESS)

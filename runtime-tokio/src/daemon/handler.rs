@@ -25,8 +25,10 @@ use anklet_core::queue::{NEWS_POLL_INTERVAL, news_of, store_op, store_result};
 use anklet_core::vm::AnkaSettings;
 use anklet_lite::clock::Clock;
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
+use tokio::sync::Notify;
 use tokio::sync::mpsc::{UnboundedReceiver, UnboundedSender, unbounded_channel};
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
@@ -63,6 +65,37 @@ enum Msg {
 pub struct HandlerTask {
     tx: UnboundedSender<Msg>,
     task: JoinHandle<()>,
+    waiting: Arc<Waiting>,
+}
+
+/// Whether a handler waits for work ([`HostHandler::wants_work`]), published by its loop for
+/// the store waker (`daemon::wake`), which listens for new jobs only while some handler waits.
+#[derive(Default)]
+pub struct Waiting {
+    flag: AtomicBool,
+    /// Notified when the flag turns on, so a sleeping waker starts listening at once.
+    bell: Mutex<Option<Arc<Notify>>>,
+}
+
+impl Waiting {
+    /// Whether the handler's last claim found nothing and it would claim if woken.
+    pub fn is_waiting(&self) -> bool {
+        self.flag.load(Ordering::Acquire)
+    }
+
+    /// Notifies `bell` each time the handler starts waiting.
+    pub fn ring_on_wait(&self, bell: Arc<Notify>) {
+        *lock(&self.bell) = Some(bell);
+    }
+
+    pub(crate) fn set(&self, waiting: bool) {
+        if self.flag.swap(waiting, Ordering::AcqRel) != waiting
+            && waiting
+            && let Some(bell) = lock(&self.bell).as_ref()
+        {
+            bell.notify_one();
+        }
+    }
 }
 
 /// Gives a handler inputs from anywhere (receivers' notices, the control loop); cheap to clone.
@@ -74,14 +107,35 @@ impl HandlerInputs {
     pub fn send(&self, input: Input) {
         let _ = self.0.send(Msg::Input(input));
     }
+
+    /// Inputs with no handler behind them, and a function that takes what was sent so far.
+    #[cfg(test)]
+    pub(crate) fn recorder() -> (Self, impl FnMut() -> Vec<Input>) {
+        let (tx, mut rx) = unbounded_channel();
+        let take = move || {
+            std::iter::from_fn(|| rx.try_recv().ok())
+                .filter_map(|m| match m {
+                    Msg::Input(i) => Some(i),
+                    Msg::Result(..) => None,
+                })
+                .collect()
+        };
+        (Self(tx), take)
+    }
 }
 
 impl HandlerTask {
     /// Starts the loop of `machine` on the current tokio runtime.
     pub fn start(machine: HostHandler, exec: Executors) -> Self {
         let (tx, rx) = unbounded_channel();
-        let task = tokio::spawn(run(machine, exec, rx, tx.clone()));
-        Self { tx, task }
+        let waiting = Arc::new(Waiting::default());
+        let task = tokio::spawn(run(machine, exec, rx, tx.clone(), Arc::clone(&waiting)));
+        Self { tx, task, waiting }
+    }
+
+    /// Whether the machine waits for work, for the store waker.
+    pub fn waiting(&self) -> Arc<Waiting> {
+        Arc::clone(&self.waiting)
     }
 
     /// Gives the machine an input (`Stop`, `Drain`, `QueueNotEmpty`, job news).
@@ -112,6 +166,7 @@ async fn run(
     exec: Executors,
     mut rx: UnboundedReceiver<Msg>,
     tx: UnboundedSender<Msg>,
+    waiting: Arc<Waiting>,
 ) {
     // Labels of the jobs this host holds, from the claims the store answered: JIT configs are
     // created with exactly these.
@@ -122,8 +177,10 @@ async fn run(
             dispatch(effect, &exec, &tx, &labels);
         }
         if machine.is_stopped() {
+            waiting.set(false);
             return;
         }
+        waiting.set(machine.wants_work());
         let deadline = machine.poll_timeout().map(|(t, _)| t);
         let wake = deadline
             .map_or(IDLE_WAIT, |t| t.saturating_since(exec.clock.now()))

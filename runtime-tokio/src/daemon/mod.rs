@@ -10,7 +10,8 @@
 //! finish running jobs, take no more, exit.
 //! ```
 //! Receivers tell the handlers of the same process about new jobs and job news at once;
-//! handlers on other hosts see them through the store. Every `REAP_INTERVAL` the control loop
+//! handlers on other hosts see them through the store (on Redis, idle ones are woken through
+//! its wake list by [`wake`]). Every `REAP_INTERVAL` the control loop
 //! asks the store to requeue jobs whose host stopped renewing their lease.
 
 pub mod handler;
@@ -19,6 +20,7 @@ pub mod plugins;
 pub mod recovery;
 pub mod signals;
 pub mod store;
+pub mod wake;
 
 use crate::store::shared::SharedStore;
 use anklet_core::config::Config;
@@ -159,6 +161,8 @@ async fn serve_inner(
     // Metrics: one registry fed by every plugin's notices; served and heartbeated.
     let registry = metrics::registry(config, clock.now());
     let plugins = plugins::start(config, env, &store, &clock, &registry).await?;
+    // On Redis: idle handlers learn of jobs other processes stored at once (see `wake`).
+    let waker = wake::start(config, env, &plugins.handlers);
     let metrics = metrics::start(config, &registry, &store, &clock).await?;
     let drain_file = drain_file(env);
     let mut stopping = false;
@@ -218,6 +222,7 @@ async fn serve_inner(
             Some(Some(_)) | None => {}
         }
     }
+    drop(waker);
     shut_down(plugins).await;
     metrics.stop().await;
     Ok(ExitCode::SUCCESS)
