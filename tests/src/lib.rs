@@ -5,6 +5,7 @@
 pub mod behaviour;
 pub mod fleet;
 pub mod github_suite;
+pub mod log_suite;
 pub mod metrics_suite;
 pub mod receiver_suite;
 pub mod redis_server;

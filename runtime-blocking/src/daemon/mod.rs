@@ -46,8 +46,7 @@ use std::time::Duration;
 /// The daemon as `anklet-lite` runs it: logs, the crypto provider, the pid file, signals,
 /// then [`run`] until the plugins are done.
 pub fn main(config: &Config, env: &BTreeMap<String, String>) -> ExitCode {
-    let log_dir = config.log_dir().map(|d| expand_home(d, env));
-    if let Err(e) = logging::init(log_dir.as_deref(), env) {
+    if let Err(e) = logging::init_daemon(config, env) {
         eprintln!("error: {e:#}");
         return ExitCode::from(1);
     }

@@ -28,7 +28,7 @@ use anklet_core::handler::Input;
 use anklet_core::queue::REAP_INTERVAL;
 use anklet_core::queue::txn::{Op, Reply};
 use anklet_lite::clock::Clock;
-use anklet_lite::common::{Control, drain_file, expand_home, logging};
+use anklet_lite::common::{Control, drain_file, logging};
 use plugins::{Plugins, ReceiverPlugin};
 use std::collections::BTreeMap;
 use std::process::ExitCode;
@@ -46,8 +46,7 @@ const SHUTDOWN_GRACE: Duration = Duration::from_secs(2);
 /// The daemon as the `anklet` binary runs it: logs, the crypto provider, a tokio runtime,
 /// signals, the pid file, then [`serve`] until the plugins are done.
 pub fn main(config: &Config, env: &BTreeMap<String, String>) -> ExitCode {
-    let log_dir = config.log_dir().map(|d| expand_home(d, env));
-    if let Err(e) = logging::init(log_dir.as_deref(), env) {
+    if let Err(e) = logging::init_daemon(config, env) {
         eprintln!("error: {e:#}");
         return ExitCode::from(1);
     }
