@@ -9,6 +9,7 @@ use anklet_core::ids::{JobId, VmName};
 use anklet_core::secret::Secret;
 use anklet_core::vm::AnkaSettings;
 use anklet_lite::vm::anka::AnkaRunner;
+use anklet_lite::vm::call::AnkaConfig;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
@@ -66,10 +67,10 @@ fn settings() -> AnkaSettings {
 }
 
 fn runner(script: &str) -> AnkaRunner {
-    AnkaRunner {
+    AnkaRunner::from(AnkaConfig {
         template_dir: std::env::temp_dir(),
-        ..AnkaRunner::new(scripts().join(script))
-    }
+        ..AnkaConfig::new(scripts().join(script))
+    })
 }
 
 #[test]

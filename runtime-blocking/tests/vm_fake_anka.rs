@@ -11,6 +11,7 @@ use anklet_core::labels::VmSpec;
 use anklet_core::secret::Secret;
 use anklet_core::vm::AnkaSettings;
 use anklet_lite::vm::anka::AnkaRunner;
+use anklet_lite::vm::call::AnkaConfig;
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 use std::process::ExitCode;
@@ -84,10 +85,10 @@ fn driver_against_the_fake() {
     ] {
         std::fs::write(scripts.join(s), "#!/bin/bash\nexit 0\n").unwrap();
     }
-    let runner = AnkaRunner {
+    let runner = AnkaRunner::from(AnkaConfig {
         template_dir: dir.path().to_path_buf(),
-        ..AnkaRunner::new(&wrapper)
-    };
+        ..AnkaConfig::new(&wrapper)
+    });
     let settings = AnkaSettings {
         registry_url: None,
         scripts_dir: scripts.display().to_string(),

@@ -9,6 +9,7 @@ use anklet_core::handler::{EffectResult, FailureClass, JobRef, RunnerCredentials
 use anklet_core::ids::{JobId, VmName};
 use anklet_core::secret::Secret;
 use anklet_core::vm::{AnkaSettings, Exit, ProcessOutput};
+use anklet_lite::vm::call::AnkaConfig;
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 use std::sync::OnceLock;
@@ -247,10 +248,10 @@ async fn a_plan_never_outlives_its_timeout() {
 #[tokio::test]
 async fn inventory_uses_the_real_disk_probe() {
     let dir = tempfile::tempdir().unwrap();
-    let runner = AnkaRunner {
+    let runner = AnkaRunner::from(AnkaConfig {
         template_dir: dir.path().to_path_buf(),
-        ..AnkaRunner::new(fake_anka().join("anka"))
-    };
+        ..AnkaConfig::new(fake_anka().join("anka"))
+    });
     let result = runner
         .execute(&VmCmd::Inventory, &settings(), Duration::from_secs(10))
         .await;

@@ -1,11 +1,13 @@
 //! The runtime-neutral parts of daemon mode that both daemons share (`anklet-lite` on threads,
 //! `anklet` on tokio): the stop/drain control, the daemon's paths, the GitHub client config of
-//! a plugin, JSON logs and how notices are logged. Nothing here spawns, serves or blocks on a
-//! socket, so the tokio daemon reuses it without pulling in tiny_http or ureq.
+//! a plugin, JSON logs, how notices are logged and what a plugin is made of before it runs
+//! ([`plugins`]). Nothing here spawns, serves or blocks on a socket, so the tokio daemon reuses
+//! it without pulling in tiny_http or ureq.
 
 mod github_config;
 pub mod logging;
 pub mod notices;
+pub mod plugins;
 
 pub use github_config::client_config;
 

@@ -17,6 +17,7 @@ pub mod recovery;
 pub mod signals;
 pub mod wake;
 
+use crate::common::plugins::{HandlerParts, ReceiverParts, RecoveryParts};
 pub use crate::common::{Control, client_config, drain_file, expand_home, logging, state_dir};
 use crate::common::{StoreLocation, store_location};
 
@@ -27,13 +28,9 @@ use crate::store::embedded::open_store;
 use crate::store::shared::{Exclusive, Pool, SharedStore};
 use crate::vm::anka::AnkaRunner;
 use anklet_core::config::{Config, Plugin};
-use anklet_core::handler::{HandlerSettings, HostHandler, Input, Notice};
-use anklet_core::ids::HostId;
+use anklet_core::handler::Input;
 use anklet_core::queue::txn::{Op, Reply};
 use anklet_core::queue::{QueueSettings, REAP_INTERVAL};
-use anklet_core::receiver::redeliver::{Recovery, RecoverySettings};
-use anklet_core::receiver::{ReceiverNotice, ReceiverSettings};
-use anklet_core::vm::AnkaSettings;
 use anyhow::{Context, anyhow};
 use handler::{Executors, HandlerThread};
 use recovery::RecoveryThread;
@@ -258,38 +255,21 @@ fn start_plugins(
     };
     let plugins_path = expand_home(config.plugins_path(), env);
     for plugin in config.plugins.iter().filter(|p| p.is_handler()) {
-        let executor = GithubExecutor::start(client_config(plugin)?, Arc::clone(clock));
-        let name = plugin.name.clone();
-        let notice_name = name.clone();
-        let notice_log = PluginLog::of(plugin);
-        let (notice_registry, notice_clock) = (Arc::clone(registry), Arc::clone(clock));
+        let parts = HandlerParts::of(plugin, &plugins_path, registry, clock)?;
+        let executor = GithubExecutor::start(parts.client, Arc::clone(clock));
         let exec = Executors {
             store: Arc::new(metrics::MeteredStore::new(
                 Arc::clone(store),
                 Arc::clone(registry),
             )),
             github: executor.handle(),
-            anka: Arc::new(AnkaRunner::new(plugin.anka_path())),
-            anka_settings: Arc::new(AnkaSettings::from_plugin(
-                plugin,
-                &plugins_path.to_string_lossy(),
-            )),
+            anka: Arc::new(AnkaRunner::from(parts.anka)),
+            anka_settings: parts.anka_settings,
             clock: Arc::clone(clock),
-            notices: Arc::new(move |n: &Notice| {
-                log_handler_notice(&notice_log, n);
-                metrics::lock(&notice_registry).record_handler_notice(
-                    &notice_name,
-                    notice_clock.now(),
-                    n,
-                );
-            }),
+            notices: parts.notices,
         };
-        let machine = HostHandler::new(
-            HostId(name.clone()),
-            HandlerSettings::from_plugin(plugin),
-            clock.now(),
-        );
-        let thread = HandlerThread::start(&name, machine, exec)
+        let name = parts.name;
+        let thread = HandlerThread::start(&name, parts.machine, exec)
             .with_context(|| format!("cannot start handler {name}"))?;
         tracing::info!(plugin = name, "handler started");
         plugins.executors.push(executor);
@@ -318,67 +298,34 @@ fn start_receiver(
     Option<RecoveryThread>,
     Option<GithubExecutor>,
 )> {
-    let name = plugin.name.clone();
-    let secret = plugin
-        .secret
-        .clone()
-        .ok_or_else(|| anyhow!("receiver {name}: `secret` is not set"))?;
-    let port = plugin
-        .port_number()
-        .ok_or_else(|| anyhow!("receiver {name}: `port` is not set"))?;
-    let (log_name, wake) = (name.clone(), Arc::clone(wake));
-    let (notice_registry, notice_clock) = (Arc::clone(registry), Arc::clone(clock));
-    let notices = Arc::new(move |n: &ReceiverNotice| {
-        crate::receiver::log_notice(&log_name, n);
-        metrics::lock(&notice_registry).record_receiver_notice(&log_name, notice_clock.now(), n);
-        let input = match n {
-            ReceiverNotice::Enqueued { .. } => Input::QueueNotEmpty,
-            ReceiverNotice::JobNews { job, status } => Input::JobStatus {
-                job: *job,
-                status: status.clone(),
-            },
-            _ => return,
-        };
+    let wake = Arc::clone(wake);
+    let parts = ReceiverParts::of(plugin, registry, clock, move |input| {
         for w in wake.lock().unwrap_or_else(|p| p.into_inner()).iter() {
             w(input.clone());
         }
-    });
+    })?;
     let server = ReceiverServer::start(
-        &format!("0.0.0.0:{port}"),
-        ReceiverSettings::new(secret),
+        &parts.addr(),
+        parts.settings.clone(),
         Arc::clone(store),
         Arc::clone(clock),
         8,
-        notices,
+        parts.notices.clone(),
     )
-    .with_context(|| format!("receiver {name}"))?;
-    tracing::info!(
-        plugin = name,
-        port,
-        "receiver listening on /jobs/v1/receiver"
-    );
-    let client = match client_config(plugin) {
-        Ok(c) => c,
-        Err(e) => {
-            tracing::warn!(
-                plugin = name,
-                error = format!("{e:#}"),
-                "no GitHub access: missed webhooks are not recovered"
-            );
-            return Ok((server, None, None));
-        }
+    .with_context(|| format!("receiver {}", parts.name))?;
+    parts.log_listening();
+    let Some(recovery) = RecoveryParts::of(plugin, clock) else {
+        return Ok((server, None, None));
     };
-    let executor = GithubExecutor::start(client, Arc::clone(clock));
-    let settings = RecoverySettings::from_plugin(plugin);
-    let log_name = name.clone();
-    let recovery = RecoveryThread::start(
-        Recovery::new(settings, clock.now()),
+    let executor = GithubExecutor::start(recovery.client, Arc::clone(clock));
+    let thread = RecoveryThread::start(
+        recovery.machine,
         executor.handle(),
         Arc::clone(store),
         Arc::clone(clock),
-        Arc::new(move |n| recovery::log_notice(&log_name, n)),
+        recovery.notices,
     );
-    Ok((server, Some(recovery), Some(executor)))
+    Ok((server, Some(thread), Some(executor)))
 }
 
 /// Logs a handler notice (shared with `anklet`).

@@ -2,46 +2,32 @@
 //! in its own process group, the template volume probed when the plan asks, and the whole plan
 //! bounded by the effect's timeout.
 
-use super::process::{ProcessSpec, run};
+use super::call::{AnkaConfig, log_call_ended};
+use super::process::run;
 use crate::host::volume_space;
 use anklet_core::handler::{EffectResult, VmCmd};
-use anklet_core::vm::{
-    AnkaSettings, Exit, Invocation, OUTPUT_LIMIT_BYTES, ProcessOutput, Program, VmCallPlan,
-};
+use anklet_core::vm::{AnkaSettings, Invocation, ProcessOutput, VmCallPlan};
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
-/// Where the backends' executables are and which volume holds the templates.
-#[derive(Clone, Debug, PartialEq, Eq)]
+/// The anka driver of this daemon: runs each call of a plan as a child process on this thread,
+/// with the settings of [`AnkaConfig`] (shared with `anklet`'s driver).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct AnkaRunner {
-    /// The `anka` executable (default: `anka` on `PATH`).
-    pub anka: PathBuf,
-    /// The `tart` executable (default: `tart` on `PATH`).
-    pub tart: PathBuf,
-    /// A path on the template volume (Anka's `img_lib_dir`; default `/`, as Anklet measures).
-    pub template_dir: PathBuf,
-    /// Bytes kept of each output stream.
-    pub output_limit: usize,
+    /// Where the executables are, which volume holds the templates, how much output is kept.
+    pub config: AnkaConfig,
 }
 
-impl Default for AnkaRunner {
-    fn default() -> Self {
-        Self {
-            anka: PathBuf::from(Program::Anka.default_name()),
-            tart: PathBuf::from(Program::Tart.default_name()),
-            template_dir: PathBuf::from("/"),
-            output_limit: OUTPUT_LIMIT_BYTES,
-        }
+impl From<AnkaConfig> for AnkaRunner {
+    fn from(config: AnkaConfig) -> Self {
+        Self { config }
     }
 }
 
 impl AnkaRunner {
     /// A runner calling `anka` at this path, other settings default.
     pub fn new(anka: impl Into<PathBuf>) -> Self {
-        Self {
-            anka: anka.into(),
-            ..Self::default()
-        }
+        AnkaConfig::new(anka).into()
     }
 
     /// Runs `cmd` with `timeout` as the bound of the whole plan; the result goes back to the
@@ -55,29 +41,21 @@ impl AnkaRunner {
         let deadline = Instant::now() + budget;
         plan.drive(
             |inv| self.invoke(inv, deadline),
-            || volume_space(&self.template_dir).map_err(|e| e.to_string()),
+            || volume_space(&self.config.template_dir).map_err(|e| e.to_string()),
         )
     }
 
     fn invoke(&self, inv: &Invocation, deadline: Instant) -> ProcessOutput {
-        let left = deadline.saturating_duration_since(Instant::now());
-        let timeout = inv.timeout.min(left);
-        if timeout.is_zero() {
-            return ProcessOutput::new(Exit::TimedOut { after: inv.timeout }, Vec::new());
+        match self
+            .config
+            .process(inv, deadline.saturating_duration_since(Instant::now()))
+        {
+            Ok(spec) => {
+                let out = run(spec);
+                log_call_ended(&out);
+                out
+            }
+            Err(timed_out) => timed_out,
         }
-        let program = match inv.program {
-            Program::Anka => &self.anka,
-            Program::Tart => &self.tart,
-        };
-        tracing::debug!(program = %program.display(), args = ?inv.args, stdin = inv.stdin.is_some(), ?timeout, "vm backend call");
-        let out = run(ProcessSpec {
-            program,
-            args: &inv.args,
-            stdin: inv.stdin.as_ref().map(|s| s.expose().as_bytes()),
-            timeout,
-            output_limit: self.output_limit,
-        });
-        tracing::debug!(exit = ?out.exit, stdout_bytes = out.stdout.len(), stdout_dropped = out.stdout_dropped, "vm backend call ended");
-        out
     }
 }

@@ -4,12 +4,13 @@
 //! the whole group killed with SIGKILL at the deadline. Returns core's typed
 //! [`ProcessOutput`]; interpreting it is core's job.
 
+pub use super::call::ProcessSpec;
+use super::call::exit_of;
 use anklet_core::vm::tail::OutputTail;
 use anklet_core::vm::{Exit, ProcessOutput};
 use process_wrap::std::{ChildWrapper, CommandWrap, ProcessGroup};
 use std::io::{Read, Write};
-use std::path::Path;
-use std::process::{ExitStatus, Stdio};
+use std::process::Stdio;
 use std::sync::mpsc;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::thread;
@@ -20,21 +21,6 @@ const POLL: Duration = Duration::from_millis(10);
 /// How long output is still collected after the child ended, for a grandchild that escaped the
 /// group (another session) and kept a pipe open; then we return what we have.
 const READ_GRACE: Duration = Duration::from_secs(2);
-
-/// One process to run.
-#[derive(Clone, Copy, Debug)]
-pub struct ProcessSpec<'a> {
-    /// The executable.
-    pub program: &'a Path,
-    /// Its arguments.
-    pub args: &'a [String],
-    /// Bytes for stdin (closed after); `None` gives the child no stdin at all.
-    pub stdin: Option<&'a [u8]>,
-    /// The group is killed when this elapses.
-    pub timeout: Duration,
-    /// Bytes kept of each output stream.
-    pub output_limit: usize,
-}
 
 type Shared = Arc<Mutex<OutputTail>>;
 
@@ -75,15 +61,6 @@ impl Drop for GroupGuard {
             let _ = self.child.start_kill();
             let _ = self.child.wait();
         }
-    }
-}
-
-fn exit_of(status: ExitStatus) -> Exit {
-    use std::os::unix::process::ExitStatusExt;
-    match (status.code(), status.signal()) {
-        (Some(code), _) => Exit::Code(code),
-        (None, Some(signal)) => Exit::Signal(signal),
-        (None, None) => Exit::Code(-1),
     }
 }
 

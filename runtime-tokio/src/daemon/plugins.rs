@@ -5,24 +5,17 @@
 //! hosts see the same through the store.
 
 use super::handler::{Executors, HandlerInputs, HandlerTask};
-use super::metrics::{self, MeteredStore, Registry};
+use super::metrics::{MeteredStore, Registry};
 use super::recovery::RecoveryTask;
 use crate::github::GithubExecutor;
 use crate::receiver::ReceiverServer;
 use crate::store::shared::SharedStore;
 use crate::vm::anka::AnkaRunner;
 use anklet_core::config::{Config, Plugin};
-use anklet_core::handler::{HandlerSettings, HostHandler, Input, Notice};
-use anklet_core::ids::HostId;
-use anklet_core::receiver::redeliver::{Recovery, RecoverySettings};
-use anklet_core::receiver::{ReceiverNotice, ReceiverSettings};
-use anklet_core::vm::AnkaSettings;
 use anklet_lite::clock::Clock;
-use anklet_lite::common::notices::{
-    PluginLog, log_handler_notice, log_receiver_notice, log_recovery_notice,
-};
-use anklet_lite::common::{client_config, expand_home};
-use anyhow::{Context, anyhow};
+use anklet_lite::common::expand_home;
+use anklet_lite::common::plugins::{HandlerParts, ReceiverParts, RecoveryParts};
+use anyhow::Context;
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
@@ -62,36 +55,19 @@ pub async fn start(
     };
     let plugins_path = expand_home(config.plugins_path(), env);
     for plugin in config.plugins.iter().filter(|p| p.is_handler()) {
-        let executor = GithubExecutor::start(client_config(plugin)?, Arc::clone(clock))
-            .with_context(|| format!("cannot start handler {}", plugin.name))?;
-        let name = plugin.name.clone();
-        let notice_name = name.clone();
-        let notice_log = PluginLog::of(plugin);
-        let (notice_registry, notice_clock) = (Arc::clone(registry), Arc::clone(clock));
+        let parts = HandlerParts::of(plugin, &plugins_path, registry, clock)?;
+        let executor = GithubExecutor::start(parts.client, Arc::clone(clock))
+            .with_context(|| format!("cannot start handler {}", parts.name))?;
         let exec = Executors {
             store: MeteredStore::new(store.clone(), Arc::clone(registry)),
             github: executor.handle(),
-            anka: Arc::new(AnkaRunner::new(plugin.anka_path())),
-            anka_settings: Arc::new(AnkaSettings::from_plugin(
-                plugin,
-                &plugins_path.to_string_lossy(),
-            )),
+            anka: Arc::new(AnkaRunner::from(parts.anka)),
+            anka_settings: parts.anka_settings,
             clock: Arc::clone(clock),
-            notices: Arc::new(move |n: &Notice| {
-                log_handler_notice(&notice_log, n);
-                metrics::lock(&notice_registry).record_handler_notice(
-                    &notice_name,
-                    notice_clock.now(),
-                    n,
-                );
-            }),
+            notices: parts.notices,
         };
-        let machine = HostHandler::new(
-            HostId(name.clone()),
-            HandlerSettings::from_plugin(plugin),
-            clock.now(),
-        );
-        let task = HandlerTask::start(machine, exec);
+        let name = parts.name;
+        let task = HandlerTask::start(parts.machine, exec);
         tracing::info!(plugin = name, "handler started");
         plugins.executors.push(executor);
         plugins.handlers.push((name, task));
@@ -112,76 +88,44 @@ async fn start_receiver(
     wake: &Arc<[HandlerInputs]>,
     registry: &Registry,
 ) -> anyhow::Result<(ReceiverPlugin, Option<GithubExecutor>)> {
-    let name = plugin.name.clone();
-    let secret = plugin
-        .secret
-        .clone()
-        .ok_or_else(|| anyhow!("receiver {name}: `secret` is not set"))?;
-    let port = plugin
-        .port_number()
-        .ok_or_else(|| anyhow!("receiver {name}: `port` is not set"))?;
-    let (log_name, wake) = (name.clone(), Arc::clone(wake));
-    let (notice_registry, notice_clock) = (Arc::clone(registry), Arc::clone(clock));
-    let notices = Arc::new(move |n: &ReceiverNotice| {
-        log_receiver_notice(&log_name, n);
-        metrics::lock(&notice_registry).record_receiver_notice(&log_name, notice_clock.now(), n);
-        let input = match n {
-            ReceiverNotice::Enqueued { .. } => Input::QueueNotEmpty,
-            ReceiverNotice::JobNews { job, status } => Input::JobStatus {
-                job: *job,
-                status: status.clone(),
-            },
-            _ => return,
-        };
+    let wake = Arc::clone(wake);
+    let parts = ReceiverParts::of(plugin, registry, clock, move |input| {
         for w in wake.iter() {
             w.send(input.clone());
         }
-    });
+    })?;
     let server = ReceiverServer::start(
-        &format!("0.0.0.0:{port}"),
-        ReceiverSettings::new(secret),
+        &parts.addr(),
+        parts.settings.clone(),
         store.clone(),
         Arc::clone(clock),
-        notices,
+        parts.notices.clone(),
     )
     .await
-    .with_context(|| format!("receiver {name}"))?;
-    tracing::info!(
-        plugin = name,
-        port,
-        "receiver listening on /jobs/v1/receiver"
-    );
-    let client = match client_config(plugin) {
-        Ok(c) => c,
-        Err(e) => {
-            tracing::warn!(
-                plugin = name,
-                error = format!("{e:#}"),
-                "no GitHub access: missed webhooks are not recovered"
-            );
-            let receiver = ReceiverPlugin {
-                name,
-                server,
-                recovery: None,
-            };
-            return Ok((receiver, None));
-        }
+    .with_context(|| format!("receiver {}", parts.name))?;
+    parts.log_listening();
+    let name = parts.name;
+    let Some(recovery) = RecoveryParts::of(plugin, clock) else {
+        let receiver = ReceiverPlugin {
+            name,
+            server,
+            recovery: None,
+        };
+        return Ok((receiver, None));
     };
-    let executor = GithubExecutor::start(client, Arc::clone(clock))
+    let executor = GithubExecutor::start(recovery.client, Arc::clone(clock))
         .with_context(|| format!("receiver {name}"))?;
-    let settings = RecoverySettings::from_plugin(plugin);
-    let log_name = name.clone();
-    let recovery = RecoveryTask::start(
-        Recovery::new(settings, clock.now()),
+    let task = RecoveryTask::start(
+        recovery.machine,
         executor.handle(),
         store.clone(),
         Arc::clone(clock),
-        Arc::new(move |n| log_recovery_notice(&log_name, n)),
+        recovery.notices,
     );
     let receiver = ReceiverPlugin {
         name,
         server,
-        recovery: Some(recovery),
+        recovery: Some(task),
     };
     Ok((receiver, Some(executor)))
 }

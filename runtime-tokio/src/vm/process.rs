@@ -5,9 +5,10 @@
 
 use anklet_core::vm::tail::OutputTail;
 use anklet_core::vm::{Exit, ProcessOutput};
+pub use anklet_lite::vm::call::ProcessSpec;
+use anklet_lite::vm::call::exit_of;
 use process_wrap::tokio::{ChildWrapper, CommandWrap, KillOnDrop, ProcessGroup};
-use std::path::Path;
-use std::process::{ExitStatus, Stdio};
+use std::process::Stdio;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWriteExt};
@@ -17,21 +18,6 @@ use tokio::time::Instant;
 /// How long output is still collected after the child ended, for a process outside the group
 /// (another session) that kept a pipe open; then we return what we have.
 const READ_GRACE: Duration = Duration::from_secs(2);
-
-/// One process to run.
-#[derive(Clone, Copy, Debug)]
-pub struct ProcessSpec<'a> {
-    /// The executable.
-    pub program: &'a Path,
-    /// Its arguments.
-    pub args: &'a [String],
-    /// Bytes for stdin (closed after); `None` gives the child no stdin at all.
-    pub stdin: Option<&'a [u8]>,
-    /// The group is killed when this elapses.
-    pub timeout: Duration,
-    /// Bytes kept of each output stream.
-    pub output_limit: usize,
-}
 
 type Shared = Arc<Mutex<OutputTail>>;
 
@@ -62,15 +48,6 @@ impl Drop for GroupGuard {
         if !self.reaped {
             let _ = self.child.start_kill();
         }
-    }
-}
-
-fn exit_of(status: ExitStatus) -> Exit {
-    use std::os::unix::process::ExitStatusExt;
-    match (status.code(), status.signal()) {
-        (Some(code), _) => Exit::Code(code),
-        (None, Some(signal)) => Exit::Signal(signal),
-        (None, None) => Exit::Code(-1),
     }
 }
 
