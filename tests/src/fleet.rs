@@ -24,6 +24,41 @@ pub const REPO: &str = "app";
 /// The template every job runs on.
 pub const TEMPLATE: &str = "b3h4v10r-macos";
 
+/// The emulator's config for daemons with a receiver on `receiver_port`: it accepts [`TOKEN`]
+/// and [`RECEIVER_TOKEN`], signs its webhooks with [`SECRET`] and sends them there, in real
+/// time.
+pub fn emulator_config(receiver_port: u16) -> EmulatorConfig {
+    EmulatorConfig {
+        pats: vec![TOKEN.to_owned(), RECEIVER_TOKEN.to_owned()],
+        webhook_urls: vec![format!("http://127.0.0.1:{receiver_port}/jobs/v1/receiver")],
+        webhook_secret: Some(SECRET.to_owned()),
+        time_scale: TimeScale::new(1.0).unwrap(),
+        ..EmulatorConfig::default()
+    }
+}
+
+/// Makes folder `mac` a fake Mac: its `seed.json` (the fake `anka`'s disk, registry and local
+/// templates) and an `anka` wrapper that runs `anka_link` (a symlink named `anka` to a daemon
+/// binary, which then acts as the fake `anka`) with `FAKE_ANKA_HOME` set to `mac`. Returns
+/// the wrapper, the `anka_path` of a handler on this Mac.
+pub fn fake_mac(mac: &Path, anka_link: &Path, seed: &serde_json::Value) -> PathBuf {
+    std::fs::create_dir_all(mac).unwrap();
+    std::fs::write(mac.join("seed.json"), seed.to_string()).unwrap();
+    let wrapper = mac.join("anka");
+    std::fs::write(
+        &wrapper,
+        format!(
+            "#!/bin/sh\nFAKE_ANKA_HOME='{}' exec '{}' \"$@\"\n",
+            mac.display(),
+            anka_link.display()
+        ),
+    )
+    .unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&wrapper, std::fs::Permissions::from_mode(0o755)).unwrap();
+    wrapper
+}
+
 /// How a fleet is built.
 #[derive(Clone, Debug)]
 pub struct FleetOptions {
@@ -198,7 +233,6 @@ impl Fleet {
     fn new_host(&self, i: usize) -> Daemon {
         let mac = self.mac_dir(i);
         if !mac.exists() {
-            std::fs::create_dir_all(&mac).unwrap();
             let local = if self.options.template_local {
                 serde_json::json!([{ "uuid": TEMPLATE, "tag": "v1" }])
             } else {
@@ -211,19 +245,7 @@ impl Fleet {
                                "tags": { "v1": { "size": self.options.template_bytes } } }],
                 "local": local,
             });
-            std::fs::write(mac.join("seed.json"), seed.to_string()).unwrap();
-            let wrapper = mac.join("anka");
-            std::fs::write(
-                &wrapper,
-                format!(
-                    "#!/bin/sh\nFAKE_ANKA_HOME='{}' exec '{}' \"$@\"\n",
-                    mac.display(),
-                    self.dir.path().join("bin").join("anka").display()
-                ),
-            )
-            .unwrap();
-            use std::os::unix::fs::PermissionsExt;
-            std::fs::set_permissions(&wrapper, std::fs::Permissions::from_mode(0o755)).unwrap();
+            fake_mac(&mac, &self.dir.path().join("bin").join("anka"), &seed);
         }
         let name = format!("host-{i}");
         let yaml = format!(
@@ -722,13 +744,7 @@ impl Fleet {
             .tempdir()
             .unwrap();
         let receiver_port = crate::redis_server::free_port().unwrap();
-        let mut config = EmulatorConfig {
-            pats: vec![TOKEN.to_owned(), RECEIVER_TOKEN.to_owned()],
-            webhook_urls: vec![format!("http://127.0.0.1:{receiver_port}/jobs/v1/receiver")],
-            webhook_secret: Some(SECRET.to_owned()),
-            time_scale: TimeScale::new(1.0).unwrap(),
-            ..EmulatorConfig::default()
-        };
+        let mut config = emulator_config(receiver_port);
         if let Some(ttl) = setup.app_token_ttl {
             config.app = Some(github_emulator::AppConfig {
                 app_id: APP_ID,

@@ -4,18 +4,14 @@
 //! Stand-ins only: nothing here is GitHub or Anka.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::missing_panics_doc)]
 
+use crate::fleet::{OWNER, REPO, SECRET, TEMPLATE, TOKEN, emulator_config, fake_mac};
 use crate::redis_server::free_port;
-use github_emulator::{Emulator, EmulatorConfig, JobSpec, TimeScale};
+use github_emulator::{Emulator, JobSpec};
 use serde_json::Value;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-const TOKEN: &str = "ghp_log_suite_token";
-const SECRET: &str = "log-suite-secret";
-const OWNER: &str = "acme";
-const REPO: &str = "app";
-const TEMPLATE: &str = "l0g5-macos";
 /// The receiver plugin's name.
 const RECEIVER: &str = "recv-one";
 /// The handler plugin's name.
@@ -31,15 +27,18 @@ pub fn split_by_plugin_routes_each_plugins_lines(bin: &Path) {
     std::fs::create_dir_all(&home).unwrap();
     let logs = dir.path().join("logs");
     let port = free_port().unwrap();
-    let emulator = Emulator::start(EmulatorConfig {
-        pats: vec![TOKEN.to_owned()],
-        webhook_urls: vec![format!("http://127.0.0.1:{port}/jobs/v1/receiver")],
-        webhook_secret: Some(SECRET.to_owned()),
-        time_scale: TimeScale::new(1.0).unwrap(),
-        ..EmulatorConfig::default()
-    })
-    .unwrap();
-    let anka = fake_mac(dir.path(), bin);
+    let emulator = Emulator::start(emulator_config(port)).unwrap();
+    let link = dir.path().join("bin").join("anka");
+    std::fs::create_dir_all(link.parent().unwrap()).unwrap();
+    std::os::unix::fs::symlink(bin, &link).unwrap();
+    let seed = serde_json::json!({
+        "disk_total": 200_000_000_000u64,
+        "time_scale": 0.01,
+        "registry": [{ "uuid": TEMPLATE, "name": "macos-logs", "latest": "v1",
+                       "tags": { "v1": { "size": 20_000_000_000u64 } } }],
+        "local": [{ "uuid": TEMPLATE, "tag": "v1" }],
+    });
+    let anka = fake_mac(&dir.path().join("mac"), &link, &seed);
     let config = dir.path().join("config.yml");
     std::fs::write(
         &config,
@@ -255,35 +254,4 @@ fn wait_until(limit: Duration, mut ok: impl FnMut() -> bool, why: impl Fn() -> S
         assert!(Instant::now() < deadline, "{}", why());
         std::thread::sleep(Duration::from_millis(50));
     }
-}
-
-/// The fake Mac: a symlink `anka` to the binary under test and a wrapper giving it a state
-/// folder with the template already local.
-fn fake_mac(dir: &Path, bin: &Path) -> PathBuf {
-    let link = dir.join("bin").join("anka");
-    std::fs::create_dir_all(link.parent().unwrap()).unwrap();
-    std::os::unix::fs::symlink(bin, &link).unwrap();
-    let state = dir.join("mac");
-    std::fs::create_dir_all(&state).unwrap();
-    let seed = serde_json::json!({
-        "disk_total": 200_000_000_000u64,
-        "time_scale": 0.01,
-        "registry": [{ "uuid": TEMPLATE, "name": "macos-logs", "latest": "v1",
-                       "tags": { "v1": { "size": 20_000_000_000u64 } } }],
-        "local": [{ "uuid": TEMPLATE, "tag": "v1" }],
-    });
-    std::fs::write(state.join("seed.json"), seed.to_string()).unwrap();
-    let wrapper = state.join("anka");
-    std::fs::write(
-        &wrapper,
-        format!(
-            "#!/bin/sh\nFAKE_ANKA_HOME='{}' exec '{}' \"$@\"\n",
-            state.display(),
-            link.display()
-        ),
-    )
-    .unwrap();
-    use std::os::unix::fs::PermissionsExt;
-    std::fs::set_permissions(&wrapper, std::fs::Permissions::from_mode(0o755)).unwrap();
-    wrapper
 }
