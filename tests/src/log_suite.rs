@@ -181,6 +181,10 @@ pub fn split_by_plugin_routes_each_plugins_lines(bin: &Path) {
         "the handler's lines about job {job}"
     );
     assert!(
+        says(&handler, "vm backend call"),
+        "the anka driver's calls are the handler's lines"
+    );
+    assert!(
         handler.iter().any(|l| l["level"] == "DEBUG"),
         "a plugin's file logs at debug level whatever LOG_LEVEL says"
     );

@@ -76,7 +76,10 @@ impl HandlerParts {
                 HandlerSettings::from_plugin(plugin),
                 clock.now(),
             ),
-            anka: AnkaConfig::new(plugin.anka_path()),
+            anka: AnkaConfig {
+                plugin: Some(name.clone()),
+                ..AnkaConfig::new(plugin.anka_path())
+            },
             anka_settings: Arc::new(AnkaSettings::from_plugin(
                 plugin,
                 &plugins_path.to_string_lossy(),

@@ -2,7 +2,7 @@
 //! in its own process group, the template volume probed when the plan asks, and the whole plan
 //! bounded by the effect's timeout.
 
-use super::call::{AnkaConfig, log_call_ended};
+use super::call::AnkaConfig;
 use super::process::run;
 use crate::host::volume_space;
 use anklet_core::handler::{EffectResult, VmCmd};
@@ -52,7 +52,7 @@ impl AnkaRunner {
         {
             Ok(spec) => {
                 let out = run(spec);
-                log_call_ended(&out);
+                self.config.log_call_ended(&out);
                 out
             }
             Err(timed_out) => timed_out,

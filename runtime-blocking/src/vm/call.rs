@@ -19,6 +19,9 @@ pub struct AnkaConfig {
     pub template_dir: PathBuf,
     /// Bytes kept of each output stream.
     pub output_limit: usize,
+    /// The plugin these calls are for, named in the `plugin` field of the driver's log lines
+    /// (so `log.split_by_plugin` writes them to that plugin's file); `None` names none.
+    pub plugin: Option<String>,
 }
 
 impl Default for AnkaConfig {
@@ -28,6 +31,7 @@ impl Default for AnkaConfig {
             tart: PathBuf::from(Program::Tart.default_name()),
             template_dir: PathBuf::from("/"),
             output_limit: OUTPUT_LIMIT_BYTES,
+            plugin: None,
         }
     }
 }
@@ -60,7 +64,8 @@ impl AnkaConfig {
             Program::Anka => &self.anka,
             Program::Tart => &self.tart,
         };
-        tracing::debug!(program = %program.display(), args = ?inv.args, stdin = inv.stdin.is_some(), ?timeout, "vm backend call");
+        let plugin = self.plugin.as_deref();
+        tracing::debug!(plugin, program = %program.display(), args = ?inv.args, stdin = inv.stdin.is_some(), ?timeout, "vm backend call");
         Ok(ProcessSpec {
             program,
             args: &inv.args,
@@ -69,11 +74,12 @@ impl AnkaConfig {
             output_limit: self.output_limit,
         })
     }
-}
 
-/// Logs how a backend call ended (at debug; the output itself is the plan's to read).
-pub fn log_call_ended(out: &ProcessOutput) {
-    tracing::debug!(exit = ?out.exit, stdout_bytes = out.stdout.len(), stdout_dropped = out.stdout_dropped, "vm backend call ended");
+    /// Logs how a backend call ended (at debug; the output itself is the plan's to read).
+    pub fn log_call_ended(&self, out: &ProcessOutput) {
+        let plugin = self.plugin.as_deref();
+        tracing::debug!(plugin, exit = ?out.exit, stdout_bytes = out.stdout.len(), stdout_dropped = out.stdout_dropped, "vm backend call ended");
+    }
 }
 
 /// How a child ended, as core reads it: its exit code, or the signal that killed it.

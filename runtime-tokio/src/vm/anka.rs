@@ -6,7 +6,7 @@ use super::process::run;
 use anklet_core::handler::{EffectResult, VmCmd};
 use anklet_core::vm::{AnkaSettings, Invocation, ProcessOutput, Step, VmCallPlan};
 use anklet_lite::host::volume_space;
-use anklet_lite::vm::call::{AnkaConfig, log_call_ended};
+use anklet_lite::vm::call::AnkaConfig;
 use std::path::PathBuf;
 use std::time::Duration;
 use tokio::time::Instant;
@@ -74,7 +74,7 @@ impl AnkaRunner {
         {
             Ok(spec) => {
                 let out = run(spec).await;
-                log_call_ended(&out);
+                self.config.log_call_ended(&out);
                 out
             }
             Err(timed_out) => timed_out,
