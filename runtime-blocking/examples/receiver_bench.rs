@@ -23,7 +23,7 @@
 //! ```text
 //! cargo build --release -p anklet -p anklet-lite
 //! cargo run --release -p anklet-lite --example receiver_bench -- [--clients 50] [--seconds 15]
-//!     [--only anklet|anklet-lite] [--lite PATH] [--tokio PATH]
+//!     [--only anklet|anklet-lite] [--skip paced] [--lite PATH] [--tokio PATH]
 //! ```
 
 // A bench binary: it stops with a clear message when the machine is not set up for it.
@@ -63,6 +63,7 @@ fn main() {
     let clients: u64 = arg("--clients").map_or(50, |v| v.parse().expect("--clients N"));
     let seconds: u64 = arg("--seconds").map_or(15, |v| v.parse().expect("--seconds N"));
     let only = arg("--only");
+    let skip = arg("--skip").unwrap_or_default();
     let paced_for = Duration::from_secs(
         arg("--paced-seconds").map_or(20, |v| v.parse().expect("--paced-seconds N")),
     );
@@ -146,8 +147,9 @@ fn main() {
             .map(|(_, c)| c)
             .sum::<u64>();
         println!(
-            "  Redis scripts per stored webhook (warm-up included): {:.2}",
-            evalsha as f64 / (run.ok as f64 + 1.0).max(1.0)
+            "  Redis scripts per stored webhook (warm-up included): {:.2}; {}",
+            evalsha as f64 / (run.ok as f64 + 1.0).max(1.0),
+            script_stats(&redis)
         );
         drop(daemon);
 
@@ -164,6 +166,9 @@ fn main() {
             None => println!("redis-benchmark: not available"),
         }
 
+        if skip.contains("paced") {
+            continue;
+        }
         // 3. RSS at a steady 1,000 req/s: fresh processes on fresh Redis servers (so their
         // start-up reconciliation has no queue to read); first with nothing taking the jobs
         // (the queue grows by 1,000 a second), then with a consumer claiming and completing
@@ -460,6 +465,36 @@ fn drainer(
         }
         done
     })
+}
+
+/// Redis' own account of its script calls (`INFO commandstats`: calls and µs per call of
+/// each `eval*` command), so the enqueue's cost inside Redis is seen apart from the rest.
+fn script_stats(redis: &anklet_tests::redis_server::RedisServer) -> String {
+    let out = redis
+        .cli(&["INFO", "commandstats"])
+        .expect("redis-cli runs");
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter_map(|l| {
+            let (name, stats) = l.strip_prefix("cmdstat_")?.split_once(':')?;
+            if !name.starts_with("eval") {
+                return None;
+            }
+            let field = |f: &str| {
+                stats
+                    .split(',')
+                    .find_map(|kv| kv.strip_prefix(f))
+                    .unwrap_or("?")
+                    .to_owned()
+            };
+            Some(format!(
+                "{name}: {} calls, {} µs/call",
+                field("calls="),
+                field("usec_per_call=")
+            ))
+        })
+        .collect::<Vec<_>>()
+        .join("; ")
 }
 
 /// redis-server's own CPU time (`INFO cpu`: used_cpu_user + used_cpu_sys), seconds.

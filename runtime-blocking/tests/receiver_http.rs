@@ -102,11 +102,12 @@ fn redis_concurrent_deliveries_and_an_outage() {
     let (server, base, _) = start(Arc::clone(&store));
 
     suite::concurrent_deliveries(&base, 8, 10, 1000);
+    suite::concurrent_duplicates(&base, 8, 20, 2000);
     let queued = match store.run(Timestamp(1), Op::List).unwrap() {
         Reply::Listing(l) => l.queued.len(),
         other => panic!("{other:?}"),
     };
-    assert_eq!(queued, 80);
+    assert_eq!(queued, 100);
 
     redis.kill();
     suite::outage_then_redelivery(&base, &mut || redis.restart().unwrap(), &|job| {

@@ -359,3 +359,59 @@ fn acl_user_password_and_database_number_are_used() {
     );
     println!("wrong password: {err}");
 }
+
+#[test]
+fn a_group_commit_applies_each_commit_as_if_alone() {
+    use anklet_core::queue::JobRecord;
+    use anklet_core::queue::txn::{Backend, Commit, Fetched, Read, Write};
+    use anklet_lite::store::shared::CommitMany;
+    let server = must_start(ServerOptions::default());
+    let queue = fresh_queue();
+    let settings = QueueSettings::default();
+    let mut b = redis_support::backend(&server, &queue, &settings);
+    let put = |id: u64, expect: Option<u64>| Commit {
+        writes: vec![Write {
+            id: JobId(id),
+            expect,
+            record: Some(JobRecord::new(
+                sample_job(id, "acme", Some("t")),
+                Timestamp(5),
+            )),
+        }],
+        ..Commit::default()
+    };
+    let delete = |id: u64, expect: u64| Commit {
+        writes: vec![Write {
+            id: JobId(id),
+            expect: Some(expect),
+            record: None,
+        }],
+        ..Commit::default()
+    };
+    // New job 1; job 1 again (refused: it exists now); new job 2; job 1 deleted under the
+    // revision the first commit gave it (the store's counter starts at 1); job 2 deleted
+    // under a stale revision (refused).
+    let flags = b
+        .commit_many(&[
+            put(1, None),
+            put(1, None),
+            put(2, None),
+            delete(1, 1),
+            delete(2, 7),
+        ])
+        .unwrap();
+    assert_eq!(flags, vec![true, false, true, true, false]);
+    let exists = |b: &mut RedisBackend, id| match b.read(&Read::Job(JobId(id))).unwrap() {
+        Fetched::Job { record, .. } => record.is_some(),
+        other => panic!("{other:?}"),
+    };
+    assert!(!exists(&mut b, 1) && exists(&mut b, 2));
+    // One wake token per commit that queued a job.
+    let layout = anklet_core::queue::redis_layout::RedisLayout::new(
+        anklet_core::queue::redis_layout::DEFAULT_PREFIX,
+        &queue,
+    )
+    .unwrap();
+    let out = server.cli(&["LLEN", layout.key(KeyName::Wake)]).unwrap();
+    assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "2");
+}

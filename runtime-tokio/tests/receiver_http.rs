@@ -118,8 +118,9 @@ fn redis_concurrent_deliveries_and_an_outage() {
     let rig = Rig::start(SharedStore::Redis(Arc::new(pool)));
 
     suite::concurrent_deliveries(&rig.base, 8, 10, 1000);
+    suite::concurrent_duplicates(&rig.base, 8, 20, 2000);
     match rig.run(Op::List) {
-        Reply::Listing(l) => assert_eq!(l.queued.len(), 80),
+        Reply::Listing(l) => assert_eq!(l.queued.len(), 100),
         other => panic!("{other:?}"),
     }
     redis.kill();

@@ -171,3 +171,35 @@ pub fn keep_alive_burst(base: &str, connections: usize, within: std::time::Durat
     }
     drop(streams);
 }
+
+/// `threads` clients post the same `jobs` jobs from `first_job` on at once, each delivery with
+/// its own GUID (GitHub's redeliveries of one event): every job is stored once, exactly one
+/// of its deliveries is answered `enqueued` and the others `already_known`, all with 200.
+pub fn concurrent_duplicates(base: &str, threads: u64, jobs: u64, first_job: u64) {
+    let handles: Vec<_> = (0..threads)
+        .map(|t| {
+            let base = base.to_owned();
+            std::thread::spawn(move || {
+                (0..jobs)
+                    .map(|i| {
+                        let job = first_job + i;
+                        let (status, text) = post_job(&base, &format!("d{job}-{t}"), job);
+                        assert_eq!(status, 200, "{text}");
+                        let v: serde_json::Value = serde_json::from_str(&text).unwrap();
+                        v["result"] == "enqueued"
+                    })
+                    .collect::<Vec<bool>>()
+            })
+        })
+        .collect();
+    let mut enqueued = vec![0u64; usize::try_from(jobs).unwrap()];
+    for h in handles {
+        for (i, fresh) in h.join().unwrap().into_iter().enumerate() {
+            enqueued[i] += u64::from(fresh);
+        }
+    }
+    assert!(
+        enqueued.iter().all(|n| *n == 1),
+        "each job is answered `enqueued` exactly once: {enqueued:?}"
+    );
+}

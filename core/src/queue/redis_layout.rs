@@ -251,76 +251,106 @@ pub struct ScriptCall {
     pub args: Vec<String>,
 }
 
-/// The commit: checks every guard against `revs`, then applies every write (bump the counter,
-/// set record and revision, move the id to the index of the record's place, or delete it),
-/// remembers finished jobs trimmed to capacity, records a heartbeat, and pushes a wake token
-/// (capped list) when a record became queued. Returns 1 when applied, 0 when a guard failed
-/// (nothing changed).
+/// The commit: applies one or more independent commits in order, each exactly as if it were
+/// a call of its own (a later one's guards see the earlier ones' writes). Per commit: checks
+/// every guard against `revs`, then applies every write (bump the counter, set record and
+/// revision, move the id to the index of the record's place, or delete it), remembers finished
+/// jobs trimmed to capacity, and records a heartbeat. A commit that made a record queued
+/// earns one wake token; the tokens go out in one capped push at the end. Returns one flag
+/// per commit: 1 applied, 0 a guard failed (that commit changed nothing).
 ///
-/// `ARGV`: finished capacity, wake cap, number of writes, then per write `id, expect ('' =
-/// must not exist nor be remembered as finished), op ('P' put / 'D' delete), json, zone ('q' / 'c' / 'd'), score`; number
-/// of remembered jobs, then per job `id, at, '<at>:<how>'`; then `'1', host, '<at>:<payload>'`
-/// for a heartbeat or `'0'`.
+/// Several commits in one call is the group commit of concurrent enqueues: one script
+/// invocation, one round trip and one replicated transaction instead of one each.
+///
+/// A write that creates a job (`expect` '') skips the index clean-up: its guard proved there is
+/// no record, and only a record's own writes put an id in an index (an index entry without a
+/// record comes from hand edits and is removed by the reads' repair).
+///
+/// `ARGV`: finished capacity, wake cap, number of commits, then per commit: number of writes,
+/// then per write `id, expect ('' = must not exist nor be remembered as finished), op ('P'
+/// put / 'D' delete), json, zone ('q' / 'c' / 'd'), score`; number of remembered jobs, then
+/// per job `id, at, '<at>:<how>'`; then `'1', host, '<at>:<payload>'` for a heartbeat or `'0'`.
 pub const COMMIT_SCRIPT: &str = r#"
 local jobs, revs, queued, claimed, dead = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5]
 local finished, forder, hosts, counter, wake = KEYS[6], KEYS[7], KEYS[8], KEYS[9], KEYS[10]
 local cap = tonumber(ARGV[1])
 local wake_cap = tonumber(ARGV[2])
-local n = tonumber(ARGV[3])
-for w = 0, n - 1 do
-  local b = 4 + w * 6
-  local id, expect = ARGV[b], ARGV[b + 1]
-  local exists = redis.call('HEXISTS', jobs, id) == 1
-  if expect == '' then
-    if exists or redis.call('HEXISTS', finished, id) == 1 then return 0 end
-  else
-    if not exists then return 0 end
-    local cur = redis.call('HGET', revs, id)
-    if not cur or not tonumber(cur) then cur = '0' end
-    if cur ~= expect then return 0 end
-  end
-end
+local commits = tonumber(ARGV[3])
 local zones = { q = queued, c = claimed, d = dead }
-local wake_up = false
-for w = 0, n - 1 do
-  local b = 4 + w * 6
-  local id, op, json, zone, score = ARGV[b], ARGV[b + 2], ARGV[b + 3], ARGV[b + 4], ARGV[b + 5]
-  local was_queued = redis.call('ZREM', queued, id) == 1
-  redis.call('ZREM', claimed, id)
-  redis.call('ZREM', dead, id)
-  if op == 'P' then
-    local rev = redis.call('INCR', counter)
-    redis.call('HSET', jobs, id, json)
-    redis.call('HSET', revs, id, rev)
-    redis.call('ZADD', zones[zone], score, id)
-    if zone == 'q' and not was_queued then wake_up = true end
-  else
-    redis.call('HDEL', jobs, id)
-    redis.call('HDEL', revs, id)
+local out = {}
+local wakes = 0
+local i = 4
+for k = 1, commits do
+  local n = tonumber(ARGV[i])
+  local first = i + 1
+  local r = first + n * 6
+  local m = tonumber(ARGV[r])
+  local h = r + 1 + m * 3
+  local ok = true
+  for w = 0, n - 1 do
+    local b = first + w * 6
+    local id, expect = ARGV[b], ARGV[b + 1]
+    local exists = redis.call('HEXISTS', jobs, id) == 1
+    if expect == '' then
+      if exists or redis.call('HEXISTS', finished, id) == 1 then ok = false break end
+    else
+      if not exists then ok = false break end
+      local cur = redis.call('HGET', revs, id)
+      if not cur or not tonumber(cur) then cur = '0' end
+      if cur ~= expect then ok = false break end
+    end
+  end
+  if ok then
+    local wake_up = false
+    for w = 0, n - 1 do
+      local b = first + w * 6
+      local id, expect, op = ARGV[b], ARGV[b + 1], ARGV[b + 2]
+      local json, zone, score = ARGV[b + 3], ARGV[b + 4], ARGV[b + 5]
+      local was_queued = false
+      if expect ~= '' then
+        was_queued = redis.call('ZREM', queued, id) == 1
+        redis.call('ZREM', claimed, id)
+        redis.call('ZREM', dead, id)
+      end
+      if op == 'P' then
+        local rev = redis.call('INCR', counter)
+        redis.call('HSET', jobs, id, json)
+        redis.call('HSET', revs, id, rev)
+        redis.call('ZADD', zones[zone], score, id)
+        if zone == 'q' and not was_queued then wake_up = true end
+      else
+        redis.call('HDEL', jobs, id)
+        redis.call('HDEL', revs, id)
+      end
+    end
+    if cap > 0 then
+      for x = 0, m - 1 do
+        local b = r + 1 + x * 3
+        redis.call('HSET', finished, ARGV[b], ARGV[b + 2])
+        redis.call('ZADD', forder, ARGV[b + 1], ARGV[b])
+      end
+      if m > 0 or k == commits then
+        local over = redis.call('ZCARD', forder) - cap
+        if over > 0 then
+          local gone = redis.call('ZPOPMIN', forder, over)
+          for g = 1, #gone, 2 do redis.call('HDEL', finished, gone[g]) end
+        end
+      end
+    end
+    if ARGV[h] == '1' then redis.call('HSET', hosts, ARGV[h + 1], ARGV[h + 2]) end
+    if wake_up then wakes = wakes + 1 end
+  end
+  out[k] = ok and 1 or 0
+  if ARGV[h] == '1' then i = h + 3 else i = h + 1 end
+end
+if wakes > 0 then
+  local tokens = {}
+  for t = 1, math.min(wakes, wake_cap) do tokens[t] = '1' end
+  if redis.call('RPUSH', wake, unpack(tokens)) > wake_cap then
+    redis.call('LTRIM', wake, -wake_cap, -1)
   end
 end
-local i = 4 + n * 6
-local m = tonumber(ARGV[i])
-i = i + 1
-if cap > 0 then
-  for r = 0, m - 1 do
-    local b = i + r * 3
-    redis.call('HSET', finished, ARGV[b], ARGV[b + 2])
-    redis.call('ZADD', forder, ARGV[b + 1], ARGV[b])
-  end
-  local over = redis.call('ZCARD', forder) - cap
-  if over > 0 then
-    local gone = redis.call('ZPOPMIN', forder, over)
-    for k = 1, #gone, 2 do redis.call('HDEL', finished, gone[k]) end
-  end
-end
-i = i + m * 3
-if ARGV[i] == '1' then redis.call('HSET', hosts, ARGV[i + 1], ARGV[i + 2]) end
-if wake_up then
-  redis.call('RPUSH', wake, '1')
-  redis.call('LTRIM', wake, -wake_cap, -1)
-end
-return 1
+return out
 "#;
 
 /// The reads, so a record and its revision are read atomically together. The reply is a flat
@@ -420,17 +450,44 @@ fn unstamp(raw: &[u8]) -> Option<(Timestamp, String)> {
     Some((Timestamp::from_millis(at), rest.to_owned()))
 }
 
-/// Encodes a [`Commit`] as a call of [`COMMIT_SCRIPT`].
+/// The most commits one call of [`COMMIT_SCRIPT`] should carry: its wake tokens are pushed
+/// with one `RPUSH` of at most this many arguments, and a call blocks Redis while it runs.
+pub const MAX_COMMITS_PER_CALL: usize = 256;
+
+/// Encodes a [`Commit`] as a call of [`COMMIT_SCRIPT`]; read its answer with
+/// [`decode_commit`].
 pub fn encode_commit(
     layout: &RedisLayout,
     commit: &Commit,
     limits: CommitLimits,
 ) -> Result<ScriptCall, LayoutError> {
+    encode_commits(layout, std::slice::from_ref(commit), limits)
+}
+
+/// Encodes independent commits as one call of [`COMMIT_SCRIPT`] (a group commit); Redis
+/// applies them in this order, each as if alone. Read the answer with [`decode_commits`].
+pub fn encode_commits(
+    layout: &RedisLayout,
+    commits: &[Commit],
+    limits: CommitLimits,
+) -> Result<ScriptCall, LayoutError> {
     let mut args = vec![
         limits.finished_capacity.to_string(),
         limits.wake_cap.max(1).to_string(),
-        commit.writes.len().to_string(),
+        commits.len().to_string(),
     ];
+    for commit in commits {
+        push_commit(&mut args, commit)?;
+    }
+    Ok(ScriptCall {
+        script: Script::Commit,
+        keys: layout.keys().to_vec(),
+        args,
+    })
+}
+
+fn push_commit(args: &mut Vec<String>, commit: &Commit) -> Result<(), LayoutError> {
+    args.push(commit.writes.len().to_string());
     for Write { id, expect, record } in &commit.writes {
         args.push(member(*id));
         args.push(expect.map(|r| r.to_string()).unwrap_or_default());
@@ -461,23 +518,33 @@ pub fn encode_commit(
         }
         None => args.push("0".to_owned()),
     }
-    Ok(ScriptCall {
-        script: Script::Commit,
-        keys: layout.keys().to_vec(),
-        args,
-    })
+    Ok(())
 }
 
-/// Reads the commit script's answer: whether the commit was applied.
-pub fn decode_commit(reply: i64) -> Result<bool, LayoutError> {
-    match reply {
-        1 => Ok(true),
-        0 => Ok(false),
-        other => Err(LayoutError::MalformedReply {
-            request: "commit",
-            detail: format!("expected 0 or 1, got {other}"),
-        }),
+/// Reads the commit script's answer to one commit: whether it was applied.
+pub fn decode_commit(reply: Vec<i64>) -> Result<bool, LayoutError> {
+    match decode_commits(reply, 1)?.as_slice() {
+        [applied] => Ok(*applied),
+        _ => Err(malformed("commit", "expected one flag")),
     }
+}
+
+/// Reads the commit script's answer to `commits` commits: whether each was applied.
+pub fn decode_commits(reply: Vec<i64>, commits: usize) -> Result<Vec<bool>, LayoutError> {
+    if reply.len() != commits {
+        return Err(malformed(
+            "commit",
+            format!("expected {commits} flags, got {}", reply.len()),
+        ));
+    }
+    reply
+        .into_iter()
+        .map(|flag| match flag {
+            1 => Ok(true),
+            0 => Ok(false),
+            other => Err(malformed("commit", format!("expected 0 or 1, got {other}"))),
+        })
+        .collect()
 }
 
 /// Encodes a [`Read`] as a call of [`READ_SCRIPT`].
@@ -858,6 +925,7 @@ mod tests {
         let expected: Vec<String> = vec![
             "100".into(),
             "8".into(),
+            "1".into(),
             "3".into(),
             m(1),
             "".into(),
@@ -891,14 +959,25 @@ mod tests {
     #[test]
     fn empty_commit_encodes_counts_only() {
         let call = encode_commit(&layout(), &Commit::default(), LIMITS).unwrap();
-        assert_eq!(call.args, vec!["100", "8", "0", "0", "0"]);
+        assert_eq!(call.args, vec!["100", "8", "1", "0", "0", "0"]);
+        let two = encode_commits(&layout(), &[Commit::default(), Commit::default()], LIMITS);
+        assert_eq!(
+            two.unwrap().args,
+            vec!["100", "8", "2", "0", "0", "0", "0", "0", "0"]
+        );
     }
 
     #[test]
     fn commit_reply_is_a_flag() {
-        assert_eq!(decode_commit(1), Ok(true));
-        assert_eq!(decode_commit(0), Ok(false));
-        assert!(decode_commit(2).is_err());
+        assert_eq!(decode_commit(vec![1]), Ok(true));
+        assert_eq!(decode_commit(vec![0]), Ok(false));
+        assert!(decode_commit(vec![2]).is_err());
+        assert!(decode_commit(vec![1, 1]).is_err());
+        assert_eq!(
+            decode_commits(vec![1, 0, 1], 3),
+            Ok(vec![true, false, true])
+        );
+        assert!(decode_commits(vec![1], 2).is_err());
     }
 
     #[test]
@@ -998,7 +1077,7 @@ mod tests {
         assert_eq!(q[0].writes[0].record.as_ref(), Some(&v.record));
         // The quarantine commit indexes it as dead.
         let call = encode_commit(&layout(), &q[0], LIMITS).unwrap();
-        assert_eq!(call.args[7], "d");
+        assert_eq!(call.args[8], "d");
     }
 
     #[test]

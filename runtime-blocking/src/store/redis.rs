@@ -22,11 +22,12 @@
 //!   share one hash tag, so every script runs on one shard. Cluster mode has database 0 only.
 
 use super::redis_conn::{connection_info, is_connection_error, is_loading};
+use super::shared::CommitMany;
 use anklet_core::config::DatabaseSettings;
 use anklet_core::queue::QueueSettings;
 use anklet_core::queue::redis_layout::{
-    self, CommitLimits, DEFAULT_WAKE_CAP, DecodedRead, KeyName, LayoutError, RedisLayout, Script,
-    ScriptCall,
+    self, CommitLimits, DEFAULT_WAKE_CAP, DecodedRead, KeyName, LayoutError, MAX_COMMITS_PER_CALL,
+    RedisLayout, Script, ScriptCall,
 };
 use anklet_core::queue::txn::{self, Commit, Fetched, Read};
 use redis::ConnectionLike;
@@ -417,7 +418,7 @@ impl RedisBackend {
 
     fn apply(&mut self, commit: &Commit) -> Result<bool, RedisStoreError> {
         let call = redis_layout::encode_commit(&self.opts.layout, commit, self.limits())?;
-        let reply: i64 = self.invoke(&call, false)?;
+        let reply: Vec<i64> = self.invoke(&call, false)?;
         Ok(redis_layout::decode_commit(reply)?)
     }
 }
@@ -445,6 +446,20 @@ impl txn::Backend for RedisBackend {
 
     fn commit(&mut self, commit: &Commit) -> Result<bool, Self::Error> {
         self.apply(commit)
+    }
+}
+
+impl CommitMany for RedisBackend {
+    /// One script call for all of them (at most [`MAX_COMMITS_PER_CALL`] per call): the group
+    /// commit of concurrent enqueues.
+    fn commit_many(&mut self, commits: &[Commit]) -> Result<Vec<bool>, Self::Error> {
+        let mut applied = Vec::with_capacity(commits.len());
+        for group in commits.chunks(MAX_COMMITS_PER_CALL) {
+            let call = redis_layout::encode_commits(&self.opts.layout, group, self.limits())?;
+            let reply: Vec<i64> = self.invoke(&call, false)?;
+            applied.extend(redis_layout::decode_commits(reply, group.len())?);
+        }
+        Ok(applied)
     }
 }
 

@@ -7,9 +7,11 @@
 //! check connections out of a [`Pool`] that opens another when all are busy.
 
 use anklet_core::queue::QueueSettings;
-use anklet_core::queue::txn::{Backend, Op, Reply, Store};
+use anklet_core::queue::redis_layout::MAX_COMMITS_PER_CALL;
+use anklet_core::queue::txn::{self, Backend, Commit, Op, Reply, Step, Store, StoreError, Txn};
 use anklet_core::time::Timestamp;
-use std::sync::Mutex;
+use std::collections::{HashMap, VecDeque};
+use std::sync::{Condvar, Mutex, MutexGuard};
 
 /// A queue the threads of a process share.
 pub trait SharedStore: Send + Sync {
@@ -40,11 +42,40 @@ impl<B: Backend + Send> SharedStore for Exclusive<B> {
 /// A factory of backend connections.
 pub type Connect<B> = Box<dyn Fn() -> Result<B, String> + Send + Sync>;
 
+/// A backend that can apply several independent commits at once, each as if alone (Redis:
+/// one script call). The default applies them one by one.
+pub trait CommitMany: Backend {
+    /// Applies `commits` in order; whether each was applied. An error leaves every one of
+    /// them in doubt, as a failed [`Backend::commit`] does.
+    fn commit_many(&mut self, commits: &[Commit]) -> Result<Vec<bool>, Self::Error> {
+        commits.iter().map(|c| self.commit(c)).collect()
+    }
+}
+
+impl CommitMany for anklet_core::queue::MemoryBackend {}
+
 /// Idle stores handed to callers one at a time; a new connection is opened when none is idle.
+///
+/// Enqueues are group-committed: concurrent [`Op::Enqueue`] calls queue up while one caller
+/// (the leader) commits everything queued so far with one [`CommitMany::commit_many`], then
+/// hands each caller its own reply; an enqueue whose optimistic commit was refused (the job is
+/// known) finishes on its own with the usual read. Every caller still returns only after its
+/// own commit, so a receiver answers 2xx only for what is stored.
 pub struct Pool<B: Backend> {
     idle: Mutex<Vec<Store<B>>>,
     connect: Connect<B>,
     settings: QueueSettings,
+    group: Mutex<Group>,
+    group_done: Condvar,
+}
+
+/// Enqueues waiting for a group commit, and the replies of those committed.
+#[derive(Default)]
+struct Group {
+    leading: bool,
+    next_ticket: u64,
+    pending: VecDeque<(u64, Timestamp, Op)>,
+    replies: HashMap<u64, Result<Reply, String>>,
 }
 
 impl<B: Backend> Pool<B> {
@@ -54,25 +85,122 @@ impl<B: Backend> Pool<B> {
             idle: Mutex::new(Vec::new()),
             connect,
             settings,
+            group: Mutex::default(),
+            group_done: Condvar::new(),
         }
     }
 }
 
-impl<B: Backend + Send> SharedStore for Pool<B> {
-    fn run(&self, now: Timestamp, op: Op) -> Result<Reply, String> {
-        let taken = self.idle.lock().unwrap_or_else(|p| p.into_inner()).pop();
-        let store = match taken {
-            Some(store) => store,
-            None => Store::new((self.connect)()?, self.settings.clone()),
-        };
-        let reply = store.run(now, op).map_err(|e| e.to_string());
+impl<B: CommitMany> Pool<B> {
+    fn take(&self) -> Result<Store<B>, String> {
+        let taken = lock(&self.idle).pop();
+        match taken {
+            Some(store) => Ok(store),
+            None => Ok(Store::new((self.connect)()?, self.settings.clone())),
+        }
+    }
+
+    fn give_back(&self, store: Store<B>) {
         // A backend reconnects by itself after an error, so the store goes back either way.
-        self.idle
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .push(store);
+        lock(&self.idle).push(store);
+    }
+
+    /// Joins (or leads) a group commit; returns this enqueue's own reply.
+    fn enqueue(&self, now: Timestamp, op: Op) -> Result<Reply, String> {
+        let mut group = lock(&self.group);
+        let ticket = group.next_ticket;
+        group.next_ticket += 1;
+        group.pending.push_back((ticket, now, op));
+        loop {
+            if let Some(reply) = group.replies.remove(&ticket) {
+                return reply;
+            }
+            if group.leading {
+                group = self
+                    .group_done
+                    .wait(group)
+                    .unwrap_or_else(|p| p.into_inner());
+                continue;
+            }
+            group.leading = true;
+            let n = group.pending.len().min(MAX_COMMITS_PER_CALL);
+            let batch: Vec<_> = group.pending.drain(..n).collect();
+            drop(group);
+            let replies = self.commit_group(batch);
+            group = lock(&self.group);
+            group.replies.extend(replies);
+            group.leading = false;
+            self.group_done.notify_all();
+        }
+    }
+
+    /// Commits a batch of enqueues: their optimistic commits together, then whatever each
+    /// still needs on its own.
+    fn commit_group(&self, batch: Vec<(u64, Timestamp, Op)>) -> Vec<(u64, Result<Reply, String>)> {
+        let store = match self.take() {
+            Ok(store) => store,
+            Err(e) => {
+                return batch
+                    .into_iter()
+                    .map(|(t, ..)| (t, Err(e.clone())))
+                    .collect();
+            }
+        };
+        let mut txns = Vec::with_capacity(batch.len());
+        let mut commits = Vec::with_capacity(batch.len());
+        let mut replies = Vec::with_capacity(batch.len());
+        for (ticket, now, op) in batch {
+            let mut txn = Txn::new(op, now, self.settings.clone());
+            match txn.poll() {
+                Step::Commit(commit) => {
+                    commits.push(commit);
+                    txns.push((ticket, txn));
+                }
+                // Not an enqueue's first step: run it alone.
+                _ => {
+                    let reply = txn::drive(&mut *store.backend(), txn);
+                    replies.push((ticket, reply.map_err(|e| e.to_string())));
+                }
+            }
+        }
+        let applied = store.backend().commit_many(&commits);
+        match applied {
+            Ok(flags) if flags.len() == txns.len() => {
+                for ((ticket, mut txn), applied) in txns.into_iter().zip(flags) {
+                    txn.handle_commit(applied);
+                    let reply = txn::drive(&mut *store.backend(), txn);
+                    replies.push((ticket, reply.map_err(|e| e.to_string())));
+                }
+            }
+            Ok(_) => {
+                let e = "the store answered a group commit with the wrong number of flags";
+                replies.extend(txns.into_iter().map(|(t, _)| (t, Err(e.to_owned()))));
+            }
+            Err(e) => {
+                let e = StoreError::<B::Error>::Backend(e).to_string();
+                replies.extend(txns.into_iter().map(|(t, _)| (t, Err(e.clone()))));
+            }
+        }
+        self.give_back(store);
+        replies
+    }
+}
+
+impl<B: CommitMany + Send> SharedStore for Pool<B> {
+    fn run(&self, now: Timestamp, op: Op) -> Result<Reply, String> {
+        if matches!(op, Op::Enqueue(_)) {
+            return self.enqueue(now, op);
+        }
+        let store = self.take()?;
+        let reply = store.run(now, op).map_err(|e| e.to_string());
+        self.give_back(store);
         reply
     }
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    // Every value behind these mutexes is left consistent between statements.
+    m.lock().unwrap_or_else(|p| p.into_inner())
 }
 
 #[cfg(test)]
@@ -98,6 +226,42 @@ mod tests {
             assert!(r.is_ok(), "{r:?}");
         }
         assert_eq!(opened.load(std::sync::atomic::Ordering::SeqCst), 1);
+    }
+
+    #[test]
+    fn concurrent_enqueues_each_get_their_own_answer() {
+        use anklet_core::queue::EnqueueOutcome;
+        let pool = Arc::new(Pool::new(
+            Box::new(|| Ok(MemoryBackend::new(10))),
+            QueueSettings::default(),
+        ));
+        // Eight threads enqueue the same 50 jobs: each job is stored once, and exactly one of
+        // its eight callers hears `Enqueued`.
+        let threads: Vec<_> = (0..8)
+            .map(|_| {
+                let pool = Arc::clone(&pool);
+                std::thread::spawn(move || {
+                    (0..50)
+                        .map(|id| {
+                            let r =
+                                pool.run(Timestamp(1), Op::Enqueue(sample_job(id, "o", Some("t"))));
+                            matches!(r, Ok(Reply::Enqueued(EnqueueOutcome::Enqueued)))
+                        })
+                        .collect::<Vec<bool>>()
+                })
+            })
+            .collect();
+        let mut enqueued = [0; 50];
+        for t in threads {
+            for (id, fresh) in t.join().unwrap().into_iter().enumerate() {
+                enqueued[id] += usize::from(fresh);
+            }
+        }
+        assert_eq!(enqueued, [1; 50]);
+        match pool.run(Timestamp(1), Op::List) {
+            Ok(Reply::Listing(l)) => assert_eq!(l.queued.len(), 50),
+            other => panic!("{other:?}"),
+        }
     }
 
     #[test]

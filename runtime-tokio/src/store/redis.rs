@@ -22,8 +22,8 @@
 use anklet_core::config::DatabaseSettings;
 use anklet_core::queue::QueueSettings;
 use anklet_core::queue::redis_layout::{
-    self, CommitLimits, DEFAULT_WAKE_CAP, DecodedRead, KeyName, LayoutError, RedisLayout, Script,
-    ScriptCall,
+    self, CommitLimits, DEFAULT_WAKE_CAP, DecodedRead, KeyName, LayoutError, MAX_COMMITS_PER_CALL,
+    RedisLayout, Script, ScriptCall,
 };
 use anklet_core::queue::txn::{Commit, Fetched, Op, Read, Reply, Step, StoreError, Txn};
 use anklet_core::time::Timestamp;
@@ -248,7 +248,11 @@ impl AsyncRedisStore {
         now: Timestamp,
         op: Op,
     ) -> Result<Reply, StoreError<AsyncRedisError>> {
-        let mut txn = Txn::new(op, now, self.settings.clone());
+        self.drive(Txn::new(op, now, self.settings.clone())).await
+    }
+
+    /// Drives a transaction to its reply.
+    async fn drive(&mut self, mut txn: Txn) -> Result<Reply, StoreError<AsyncRedisError>> {
         loop {
             match txn.poll() {
                 Step::Read(read) => {
@@ -287,8 +291,63 @@ impl AsyncRedisStore {
             wake_cap: self.opts.wake_cap,
         };
         let call = redis_layout::encode_commit(&self.opts.layout, commit, limits)?;
-        let reply: i64 = self.invoke(&call, false).await?;
+        let reply: Vec<i64> = self.invoke(&call, false).await?;
         Ok(redis_layout::decode_commit(reply)?)
+    }
+
+    /// Applies independent commits in order, each as if alone, with one script call per
+    /// [`MAX_COMMITS_PER_CALL`] of them (the group commit of concurrent enqueues); whether
+    /// each was applied. An error leaves all of them in doubt, as a failed commit does.
+    pub async fn commit_many(&mut self, commits: &[Commit]) -> Result<Vec<bool>, AsyncRedisError> {
+        let limits = CommitLimits {
+            finished_capacity: self.settings.finished_capacity,
+            wake_cap: self.opts.wake_cap,
+        };
+        let mut applied = Vec::with_capacity(commits.len());
+        for group in commits.chunks(MAX_COMMITS_PER_CALL) {
+            let call = redis_layout::encode_commits(&self.opts.layout, group, limits)?;
+            let reply: Vec<i64> = self.invoke(&call, false).await?;
+            applied.extend(redis_layout::decode_commits(reply, group.len())?);
+        }
+        Ok(applied)
+    }
+
+    /// Runs enqueues as one group: their optimistic commits in one [`Self::commit_many`],
+    /// then whatever each still needs (a refused commit reads to tell a known job) on its
+    /// own. One reply per operation, in order; errors as text (one failed group commit is
+    /// every member's error).
+    pub async fn run_group(&mut self, ops: Vec<(Timestamp, Op)>) -> Vec<Result<Reply, String>> {
+        let mut txns = Vec::with_capacity(ops.len());
+        let mut commits = Vec::new();
+        for (now, op) in ops {
+            let mut txn = Txn::new(op, now, self.settings.clone());
+            let first = txn.poll();
+            if let Step::Commit(commit) = &first {
+                commits.push(commit.clone());
+            }
+            txns.push((txn, first));
+        }
+        let mut flags = match self.commit_many(&commits).await {
+            Ok(flags) => flags.into_iter(),
+            Err(e) => {
+                let e = StoreError::Backend(e).to_string();
+                return txns.into_iter().map(|_| Err(e.clone())).collect();
+            }
+        };
+        let mut replies = Vec::with_capacity(txns.len());
+        for (mut txn, first) in txns {
+            if matches!(first, Step::Commit(_)) {
+                match flags.next() {
+                    Some(applied) => txn.handle_commit(applied),
+                    None => {
+                        replies.push(Err(StoreError::<AsyncRedisError>::WrongReply.to_string()));
+                        continue;
+                    }
+                }
+            }
+            replies.push(self.drive(txn).await.map_err(|e| e.to_string()));
+        }
+        replies
     }
 
     /// Waits until a job was queued (a wake token arrives) or `timeout` passes; `true` when
