@@ -25,7 +25,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{Receiver, RecvTimeoutError, Sender, channel};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 /// Called with every notice of the handler, for logs and metrics.
 pub type NoticeSink = Arc<dyn Fn(&Notice) + Send + Sync>;
@@ -234,7 +234,9 @@ fn dispatch(effect: Effect, exec: &Executors, tx: &Sender<Msg>, labels: &Labels)
                 tx.clone(),
             );
             std::thread::spawn(move || {
+                let (wall, t0) = (SystemTime::now(), Instant::now());
                 let result = anka.execute(&cmd, &settings, timeout);
+                log_external("anka", &step_name(&cmd), wall, t0.elapsed());
                 let _ = tx.send(Msg::Result(id, result));
             });
         }
@@ -246,13 +248,16 @@ fn dispatch(effect: Effect, exec: &Executors, tx: &Sender<Msg>, labels: &Labels)
                 _ => Vec::new(),
             };
             let tx = tx.clone();
+            let step = step_name(&cmd);
             let command = Command::Forge {
                 cmd,
                 labels: job_labels,
             };
+            let (wall, t0) = (SystemTime::now(), Instant::now());
             exec.github.call(
                 command,
                 Box::new(move |result: CommandResult| {
+                    log_external("github", &step, wall, t0.elapsed());
                     let _ = tx.send(Msg::Result(id, result.into_effect_result()));
                 }),
             );
@@ -264,6 +269,28 @@ fn dispatch(effect: Effect, exec: &Executors, tx: &Sender<Msg>, labels: &Labels)
             (exec.notices)(&n);
         }
     }
+}
+
+/// Logs one external call of a job's lifecycle at debug: an anka plan (its child processes,
+/// from the first spawn to the last exit) or a GitHub call (from the hand-over to the GitHub
+/// executor to its answer). `start_us` is wall-clock µs since the epoch, so the daemon bench
+/// can take these spans out of a job's webhook → runner start time (orchestration overhead).
+fn log_external(call: &'static str, step: &str, start: SystemTime, took: Duration) {
+    let start_us = start
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| u64::try_from(d.as_micros()).unwrap_or(u64::MAX));
+    let took_us = u64::try_from(took.as_micros()).unwrap_or(u64::MAX);
+    tracing::debug!(call, step, start_us, took_us, "external call");
+}
+
+/// The variant name of an effect's command (`Clone`, `CreateRunnerConfig`), nothing else:
+/// the fields may hold credentials.
+fn step_name(cmd: &impl std::fmt::Debug) -> String {
+    let text = format!("{cmd:?}");
+    text.split(|c: char| !c.is_ascii_alphanumeric())
+        .next()
+        .unwrap_or_default()
+        .to_owned()
 }
 
 fn failed(class: FailureClass, message: impl Into<String>) -> EffectResult {

@@ -27,7 +27,7 @@ use anklet_lite::clock::Clock;
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use tokio::sync::Notify;
 use tokio::sync::mpsc::{UnboundedReceiver, UnboundedSender, unbounded_channel};
 use tokio::task::JoinHandle;
@@ -256,7 +256,9 @@ fn dispatch(effect: Effect, exec: &Executors, tx: &UnboundedSender<Msg>, labels:
                 tx.clone(),
             );
             tokio::spawn(async move {
+                let (wall, t0) = (SystemTime::now(), std::time::Instant::now());
                 let result = anka.execute(&cmd, &settings, timeout).await;
+                log_external("anka", &step_name(&cmd), wall, t0.elapsed());
                 let _ = tx.send(Msg::Result(id, result));
             });
         }
@@ -268,12 +270,15 @@ fn dispatch(effect: Effect, exec: &Executors, tx: &UnboundedSender<Msg>, labels:
                 _ => Vec::new(),
             };
             let (github, tx) = (exec.github.clone(), tx.clone());
+            let step = step_name(&cmd);
             let command = Command::Forge {
                 cmd,
                 labels: job_labels,
             };
             tokio::spawn(async move {
+                let (wall, t0) = (SystemTime::now(), std::time::Instant::now());
                 let result = github.call(command).await.into_effect_result();
+                log_external("github", &step, wall, t0.elapsed());
                 let _ = tx.send(Msg::Result(id, result));
             });
         }
@@ -284,6 +289,28 @@ fn dispatch(effect: Effect, exec: &Executors, tx: &UnboundedSender<Msg>, labels:
             (exec.notices)(&n);
         }
     }
+}
+
+/// Logs one external call of a job's lifecycle at debug: an anka plan (its child processes,
+/// from the first spawn to the last exit) or a GitHub call (from the hand-over to the GitHub
+/// executor to its answer). `start_us` is wall-clock µs since the epoch, so the daemon bench
+/// can take these spans out of a job's webhook → runner start time (orchestration overhead).
+fn log_external(call: &'static str, step: &str, start: SystemTime, took: Duration) {
+    let start_us = start
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| u64::try_from(d.as_micros()).unwrap_or(u64::MAX));
+    let took_us = u64::try_from(took.as_micros()).unwrap_or(u64::MAX);
+    tracing::debug!(call, step, start_us, took_us, "external call");
+}
+
+/// The variant name of an effect's command (`Clone`, `CreateRunnerConfig`), nothing else:
+/// the fields may hold credentials.
+fn step_name(cmd: &impl std::fmt::Debug) -> String {
+    let text = format!("{cmd:?}");
+    text.split(|c: char| !c.is_ascii_alphanumeric())
+        .next()
+        .unwrap_or_default()
+        .to_owned()
 }
 
 fn failed(class: FailureClass, message: impl Into<String>) -> EffectResult {
