@@ -1,11 +1,13 @@
 //! One backend call as both daemons' anka drivers make it: where the executables are
-//! ([`AnkaConfig`]), the process an [`Invocation`] becomes ([`ProcessSpec`]) and how its end
-//! reads ([`exit_of`]). Running the process is each runtime's own (threads here, tokio in
-//! `anklet`), so only these parts are shared.
+//! ([`AnkaConfig`]), the process an [`Invocation`] becomes ([`ProcessSpec`]), its bounded
+//! output ([`OutputTails`]) and how its end reads ([`exit_of`]). Running the process is each
+//! runtime's own (threads here, tokio in `anklet`), so only these parts are shared.
 
+use anklet_core::vm::tail::OutputTail;
 use anklet_core::vm::{Exit, Invocation, OUTPUT_LIMIT_BYTES, ProcessOutput, Program};
 use std::path::{Path, PathBuf};
 use std::process::ExitStatus;
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
 /// Where the backends' executables are and which volume holds the templates.
@@ -105,4 +107,67 @@ pub struct ProcessSpec<'a> {
     pub timeout: Duration,
     /// Bytes kept of each output stream.
     pub output_limit: usize,
+}
+
+/// A child's stdout and stderr, each kept to its newest `output_limit` bytes (core's
+/// [`OutputTail`]): the runtime's readers push what they read, and [`OutputTails::output`]
+/// takes both once the child ended.
+#[derive(Clone, Debug)]
+pub struct OutputTails {
+    stdout: Arc<Mutex<OutputTail>>,
+    stderr: Arc<Mutex<OutputTail>>,
+}
+
+/// Which of a child's output streams.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Stream {
+    /// Standard output.
+    Stdout,
+    /// Standard error.
+    Stderr,
+}
+
+impl OutputTails {
+    /// Empty tails keeping `limit` bytes each.
+    pub fn new(limit: usize) -> Self {
+        Self {
+            stdout: Arc::new(Mutex::new(OutputTail::new(limit))),
+            stderr: Arc::new(Mutex::new(OutputTail::new(limit))),
+        }
+    }
+
+    /// Adds bytes read from `stream`.
+    pub fn push(&self, stream: Stream, chunk: &[u8]) {
+        lock(match stream {
+            Stream::Stdout => &self.stdout,
+            Stream::Stderr => &self.stderr,
+        })
+        .push(chunk);
+    }
+
+    /// The output of a child that ended with `exit`: what was read of each stream.
+    pub fn output(&self, exit: Exit) -> ProcessOutput {
+        let (stdout, stdout_dropped) = lock(&self.stdout).take();
+        let (stderr, stderr_dropped) = lock(&self.stderr).take();
+        ProcessOutput {
+            exit,
+            stdout,
+            stderr,
+            stdout_dropped,
+            stderr_dropped,
+        }
+    }
+}
+
+/// A reader that panicked mid-push left at worst a partial chunk: the tail is still usable.
+fn lock(tail: &Mutex<OutputTail>) -> MutexGuard<'_, OutputTail> {
+    tail.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+/// Logs that output stopped being collected because a process outside the child's group
+/// (another session) still holds one of its pipes after the grace period.
+pub fn log_pipe_still_held() {
+    tracing::warn!(
+        "a process outside the group still holds an output pipe; returning what was read"
+    );
 }

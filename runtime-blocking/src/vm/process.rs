@@ -5,14 +5,12 @@
 //! [`ProcessOutput`]; interpreting it is core's job.
 
 pub use super::call::ProcessSpec;
-use super::call::exit_of;
-use anklet_core::vm::tail::OutputTail;
+use super::call::{OutputTails, Stream, exit_of, log_pipe_still_held};
 use anklet_core::vm::{Exit, ProcessOutput};
 use process_wrap::std::{ChildWrapper, CommandWrap, ProcessGroup};
 use std::io::{Read, Write};
 use std::process::Stdio;
 use std::sync::mpsc;
-use std::sync::{Arc, Mutex, PoisonError};
 use std::thread;
 use std::time::{Duration, Instant};
 
@@ -22,14 +20,13 @@ const POLL: Duration = Duration::from_millis(10);
 /// group (another session) and kept a pipe open; then we return what we have.
 const READ_GRACE: Duration = Duration::from_secs(2);
 
-type Shared = Arc<Mutex<OutputTail>>;
-
-fn lock(tail: &Shared) -> std::sync::MutexGuard<'_, OutputTail> {
-    tail.lock().unwrap_or_else(PoisonError::into_inner)
-}
-
-/// Copies a pipe into a shared tail until EOF, then says so on `done`.
-fn reader(mut pipe: impl Read + Send + 'static, tail: Shared, done: mpsc::Sender<()>) {
+/// Copies a pipe into its tail until EOF, then says so on `done`.
+fn reader(
+    mut pipe: impl Read + Send + 'static,
+    tails: OutputTails,
+    stream: Stream,
+    done: mpsc::Sender<()>,
+) {
     let spawned = thread::Builder::new()
         .name("vm-output".into())
         .spawn(move || {
@@ -37,7 +34,7 @@ fn reader(mut pipe: impl Read + Send + 'static, tail: Shared, done: mpsc::Sender
             loop {
                 match pipe.read(&mut chunk) {
                     Ok(0) => break,
-                    Ok(n) => lock(&tail).push(&chunk[..n]),
+                    Ok(n) => tails.push(stream, &chunk[..n]),
                     Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
                     Err(_) => break,
                 }
@@ -100,15 +97,14 @@ pub fn run(spec: ProcessSpec<'_>) -> ProcessOutput {
     }
 
     let (done_tx, done_rx) = mpsc::channel();
-    let out = Arc::new(Mutex::new(OutputTail::new(spec.output_limit)));
-    let err = Arc::new(Mutex::new(OutputTail::new(spec.output_limit)));
+    let tails = OutputTails::new(spec.output_limit);
     let mut readers = 0;
     if let Some(pipe) = guard.child.stdout().take() {
-        reader(pipe, Arc::clone(&out), done_tx.clone());
+        reader(pipe, tails.clone(), Stream::Stdout, done_tx.clone());
         readers += 1;
     }
     if let Some(pipe) = guard.child.stderr().take() {
-        reader(pipe, Arc::clone(&err), done_tx.clone());
+        reader(pipe, tails.clone(), Stream::Stderr, done_tx.clone());
         readers += 1;
     }
     drop(done_tx);
@@ -138,19 +134,9 @@ pub fn run(spec: ProcessSpec<'_>) -> ProcessOutput {
     for _ in 0..readers {
         let left = grace.saturating_duration_since(Instant::now());
         if done_rx.recv_timeout(left).is_err() {
-            tracing::warn!(
-                "a process outside the group still holds an output pipe; returning what was read"
-            );
+            log_pipe_still_held();
             break;
         }
     }
-    let (stdout, stdout_dropped) = lock(&out).take();
-    let (stderr, stderr_dropped) = lock(&err).take();
-    ProcessOutput {
-        exit,
-        stdout,
-        stderr,
-        stdout_dropped,
-        stderr_dropped,
-    }
+    tails.output(exit)
 }

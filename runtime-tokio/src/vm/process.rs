@@ -1,15 +1,14 @@
 //! Runs one child process for the anka driver on tokio: in its own process group, stdin
-//! written by a task, stdout and stderr captured into bounded tails (core's
-//! [`OutputTail`]), the whole group SIGKILLed at the deadline and, should this future be
-//! dropped early (a cancelled effect, a stopping daemon), on drop as well.
+//! written by a task, stdout and stderr captured into bounded tails
+//! ([`OutputTails`](anklet_lite::vm::call::OutputTails)), the whole group SIGKILLed at the
+//! deadline and, should this future be dropped early (a cancelled effect, a stopping daemon),
+//! on drop as well.
 
-use anklet_core::vm::tail::OutputTail;
 use anklet_core::vm::{Exit, ProcessOutput};
 pub use anklet_lite::vm::call::ProcessSpec;
-use anklet_lite::vm::call::exit_of;
+use anklet_lite::vm::call::{OutputTails, Stream, exit_of, log_pipe_still_held};
 use process_wrap::tokio::{ChildWrapper, CommandWrap, KillOnDrop, ProcessGroup};
 use std::process::Stdio;
-use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWriteExt};
 use tokio::task::JoinHandle;
@@ -19,19 +18,18 @@ use tokio::time::Instant;
 /// (another session) that kept a pipe open; then we return what we have.
 const READ_GRACE: Duration = Duration::from_secs(2);
 
-type Shared = Arc<Mutex<OutputTail>>;
-
-fn lock(tail: &Shared) -> std::sync::MutexGuard<'_, OutputTail> {
-    tail.lock().unwrap_or_else(PoisonError::into_inner)
-}
-
-fn reader(mut pipe: impl AsyncRead + Unpin + Send + 'static, tail: Shared) -> JoinHandle<()> {
+/// Copies a pipe into its tail until EOF.
+fn reader(
+    mut pipe: impl AsyncRead + Unpin + Send + 'static,
+    tails: OutputTails,
+    stream: Stream,
+) -> JoinHandle<()> {
     tokio::spawn(async move {
         let mut chunk = [0u8; 8192];
         loop {
             match pipe.read(&mut chunk).await {
                 Ok(0) | Err(_) => break,
-                Ok(n) => lock(&tail).push(&chunk[..n]),
+                Ok(n) => tails.push(stream, &chunk[..n]),
             }
         }
     })
@@ -82,14 +80,13 @@ pub async fn run(spec: ProcessSpec<'_>) -> ProcessOutput {
         });
     }
 
-    let out = Arc::new(Mutex::new(OutputTail::new(spec.output_limit)));
-    let err = Arc::new(Mutex::new(OutputTail::new(spec.output_limit)));
+    let tails = OutputTails::new(spec.output_limit);
     let mut readers = Vec::new();
     if let Some(pipe) = guard.child.stdout().take() {
-        readers.push(reader(pipe, Arc::clone(&out)));
+        readers.push(reader(pipe, tails.clone(), Stream::Stdout));
     }
     if let Some(pipe) = guard.child.stderr().take() {
-        readers.push(reader(pipe, Arc::clone(&err)));
+        readers.push(reader(pipe, tails.clone(), Stream::Stderr));
     }
 
     let exit = match tokio::time::timeout_at(deadline, guard.child.wait()).await {
@@ -112,19 +109,9 @@ pub async fn run(spec: ProcessSpec<'_>) -> ProcessOutput {
     let grace = Instant::now() + READ_GRACE;
     for r in readers {
         if tokio::time::timeout_at(grace, r).await.is_err() {
-            tracing::warn!(
-                "a process outside the group still holds an output pipe; returning what was read"
-            );
+            log_pipe_still_held();
             break;
         }
     }
-    let (stdout, stdout_dropped) = lock(&out).take();
-    let (stderr, stderr_dropped) = lock(&err).take();
-    ProcessOutput {
-        exit,
-        stdout,
-        stderr,
-        stdout_dropped,
-        stderr_dropped,
-    }
+    tails.output(exit)
 }
