@@ -58,7 +58,9 @@ pub fn log_receiver_notice(plugin: &str, n: &ReceiverNotice) {
         ReceiverNotice::JobNews { job, status } => {
             tracing::debug!(plugin, job = job.0, status = ?status, "job status news")
         }
-        ReceiverNotice::Enqueued { job } => tracing::info!(plugin, job = job.0, "job queued"),
+        // The `webhook stored` line above already says `outcome=enqueued` with the job and the
+        // delivery: one info line per webhook is enough at thousands a second.
+        ReceiverNotice::Enqueued { job } => tracing::debug!(plugin, job = job.0, "job queued"),
         ReceiverNotice::Answered { delivery, detail } => {
             tracing::debug!(plugin, delivery, detail, "webhook answered without storing")
         }
