@@ -6,7 +6,7 @@
 use anklet_core::vm::tail::OutputTail;
 use anklet_core::vm::{Exit, Invocation, OUTPUT_LIMIT_BYTES, ProcessOutput, Program};
 use std::path::{Path, PathBuf};
-use std::process::ExitStatus;
+use std::process::{Command, ExitStatus, Stdio};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
@@ -107,6 +107,22 @@ pub struct ProcessSpec<'a> {
     pub timeout: Duration,
     /// Bytes kept of each output stream.
     pub output_limit: usize,
+}
+
+impl ProcessSpec<'_> {
+    /// Sets `command`'s arguments and pipes: stdin piped when there are bytes for it (else
+    /// none at all), stdout and stderr piped to be captured.
+    pub fn configure(&self, command: &mut Command) {
+        command
+            .args(self.args)
+            .stdin(if self.stdin.is_some() {
+                Stdio::piped()
+            } else {
+                Stdio::null()
+            })
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+    }
 }
 
 /// A child's stdout and stderr, each kept to its newest `output_limit` bytes (core's

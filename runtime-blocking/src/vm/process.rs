@@ -9,7 +9,6 @@ use super::call::{OutputTails, Stream, exit_of, log_pipe_still_held};
 use anklet_core::vm::{Exit, ProcessOutput};
 use process_wrap::std::{ChildWrapper, CommandWrap, ProcessGroup};
 use std::io::{Read, Write};
-use std::process::Stdio;
 use std::sync::mpsc;
 use std::thread;
 use std::time::{Duration, Instant};
@@ -63,16 +62,7 @@ impl Drop for GroupGuard {
 
 /// Runs `spec` to its end or its deadline; never panics on the child's behaviour.
 pub fn run(spec: ProcessSpec<'_>) -> ProcessOutput {
-    let mut command = CommandWrap::with_new(spec.program, |c| {
-        c.args(spec.args)
-            .stdin(if spec.stdin.is_some() {
-                Stdio::piped()
-            } else {
-                Stdio::null()
-            })
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped());
-    });
+    let mut command = CommandWrap::with_new(spec.program, |c| spec.configure(c));
     command.wrap(ProcessGroup::leader());
     let started = Instant::now();
     let mut guard = match command.spawn() {

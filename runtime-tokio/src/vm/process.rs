@@ -8,7 +8,6 @@ use anklet_core::vm::{Exit, ProcessOutput};
 pub use anklet_lite::vm::call::ProcessSpec;
 use anklet_lite::vm::call::{OutputTails, Stream, exit_of, log_pipe_still_held};
 use process_wrap::tokio::{ChildWrapper, CommandWrap, KillOnDrop, ProcessGroup};
-use std::process::Stdio;
 use std::time::Duration;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWriteExt};
 use tokio::task::JoinHandle;
@@ -51,16 +50,7 @@ impl Drop for GroupGuard {
 
 /// Runs `spec` to its end or its deadline; never panics on the child's behaviour.
 pub async fn run(spec: ProcessSpec<'_>) -> ProcessOutput {
-    let mut command = CommandWrap::with_new(spec.program, |c| {
-        c.args(spec.args)
-            .stdin(if spec.stdin.is_some() {
-                Stdio::piped()
-            } else {
-                Stdio::null()
-            })
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped());
-    });
+    let mut command = CommandWrap::with_new(spec.program, |c| spec.configure(c.as_std_mut()));
     command.wrap(ProcessGroup::leader()).wrap(KillOnDrop);
     let deadline = Instant::now() + spec.timeout;
     let mut guard = match command.spawn() {
