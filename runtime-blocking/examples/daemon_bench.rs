@@ -291,7 +291,13 @@ fn orchestration(name: &str, bin: &Path, jobs: usize) {
         || fleet.emulator.runners().is_empty() && fleet.vms_left(0).is_empty(),
     );
     let handler_log = fleet.hosts[0].log();
-    overhead(name, &handler_log, &fleet.emulator.deliveries(), &times);
+    overhead(
+        name,
+        &fleet.receiver.log(),
+        &handler_log,
+        &fleet.emulator.deliveries(),
+        &times,
+    );
     pickup(name, &fleet.receiver.log(), &handler_log, &created(&times));
 }
 
@@ -342,7 +348,7 @@ fn orchestration_one_process(name: &str, bin: &Path, jobs: usize, dir: &Path) {
         || emu.runners().is_empty() && !vms_left(),
     );
     let log = d.log_text();
-    overhead(name, &log, &emu.deliveries(), &times);
+    overhead(name, &log, &log, &emu.deliveries(), &times);
     pickup(name, &log, &log, &created(&times));
 }
 
@@ -430,6 +436,7 @@ const EXTERNAL: [&str; 4] = ["webhook queue", "anka", "github", "runner"];
 /// kind of external time per job.
 fn overhead(
     name: &str,
+    receiver_log: &str,
     handler_log: &str,
     deliveries: &[github_emulator::Delivery],
     times: &BTreeMap<u64, (u64, u64)>,
@@ -461,6 +468,17 @@ fn overhead(
         .filter(|d| d.action.as_deref() == Some("queued") && !d.redelivery)
         .filter_map(|d| Some((d.payload["workflow_job"]["id"].as_u64()?, d.delivered_at_ms)))
         .collect();
+    let queued_us = job_lines_us(receiver_log, |m| m == "job queued", true);
+    let claimed_us = job_lines_us(
+        handler_log,
+        |m| m.starts_with("claimed job#") && m.ends_with("attempt=1"),
+        false,
+    );
+    // Where our time goes: the receiver (webhook POST began → stored), the pickup (stored →
+    // claimed), and between the steps (claimed → the runner's start, minus external calls).
+    let mut receive = bench_support::histogram();
+    let mut pickup = bench_support::histogram();
+    let mut between = bench_support::histogram();
     let mut ours = bench_support::histogram();
     let mut by_kind: Vec<Histogram<u64>> = EXTERNAL
         .iter()
@@ -479,6 +497,12 @@ fn overhead(
                 to: at * 1000,
                 kind: 0,
             });
+            if let Some(q) = queued_us.get(id) {
+                receive.record_clamped(q.saturating_sub(at * 1000).max(1));
+            }
+        }
+        if let (Some(q), Some(c)) = (queued_us.get(id), claimed_us.get(id)) {
+            pickup.record_clamped(c.saturating_sub(*q).max(1));
         }
         // From the start of the call that starts the runner, the time is the runner's own
         // (its start, its session with GitHub, the job's assignment).
@@ -492,6 +516,13 @@ fn overhead(
                 to: w1,
                 kind: 3,
             });
+        }
+        if let (Some(c), Some(r)) = (
+            claimed_us.get(id),
+            spans.iter().find(|s| s.kind == 3).map(|s| s.from),
+        ) {
+            let busy = union_us(&spans, *c, r);
+            between.record_clamped(r.saturating_sub(*c).saturating_sub(busy).max(1));
         }
         let mut per_kind = [0u64; EXTERNAL.len()];
         for s in &spans {
@@ -528,6 +559,19 @@ fn overhead(
             .collect::<Vec<_>>()
             .join(", ")
     );
+    let part = |h: &Histogram<u64>| {
+        let (p50, p99, _) = q(h);
+        format!("p50 {p50:.1} ms, p99 {p99:.1} ms")
+    };
+    println!(
+        "{name}:   our time: webhook POST began → receiver stored ({} jobs) {}; stored → handler claimed ({}) {}; claimed → runner start call, minus external calls ({}) {}",
+        receive.len(),
+        part(&receive),
+        pickup.len(),
+        part(&pickup),
+        between.len(),
+        part(&between)
+    );
     let mut steps: BTreeMap<&str, Vec<u64>> = BTreeMap::new();
     for (s, step) in &calls {
         steps.entry(step.as_str()).or_default().push(s.to - s.from);
@@ -543,6 +587,46 @@ fn overhead(
             .collect::<Vec<_>>()
             .join(", ")
     );
+}
+
+/// The µs timestamp of each job's first log line whose message `matches`; the job is the
+/// line's `"job":N` field (`by_field`) or the `job#N` in its message.
+fn job_lines_us(log: &str, matches: impl Fn(&str) -> bool, by_field: bool) -> BTreeMap<u64, u64> {
+    let number =
+        |s: &str| -> Option<u64> { s.split(|c: char| !c.is_ascii_digit()).next()?.parse().ok() };
+    let mut out = BTreeMap::new();
+    for line in log.lines() {
+        let Some(msg) = line
+            .split("\"message\":\"")
+            .nth(1)
+            .and_then(|m| m.split('"').next())
+        else {
+            continue;
+        };
+        if !matches(msg) {
+            continue;
+        }
+        let job = if by_field {
+            line.split("\"job\":").nth(1).and_then(number)
+        } else {
+            msg.split("job#").nth(1).and_then(number)
+        };
+        if let (Some(job), Some(ts)) = (job, log_timestamp_us(line)) {
+            out.entry(job).or_insert(ts);
+        }
+    }
+    out
+}
+
+/// A JSON log line's timestamp in µs since the epoch (`2026-11-23T15:08:55.123456Z`).
+fn log_timestamp_us(line: &str) -> Option<u64> {
+    let ms = bench_support::log_timestamp_ms(line)?;
+    let i = line.find("\"timestamp\":\"")? + 13;
+    let us = line
+        .get(i + 23..i + 26)
+        .and_then(|d| d.parse::<u64>().ok())
+        .unwrap_or(0);
+    Some(ms * 1000 + us)
 }
 
 /// Length of the union of `spans` clipped to `[w0, w1]`, in µs.
