@@ -21,7 +21,7 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use tracing::field::{Field, Visit};
 use tracing::{Event, Metadata, Subscriber, span};
-use tracing_subscriber::filter::FilterExt;
+use tracing_subscriber::filter::{FilterExt, LevelFilter};
 use tracing_subscriber::layer::{Context as LayerContext, Filter, Layer, SubscriberExt};
 use tracing_subscriber::registry::LookupSpan;
 use tracing_subscriber::util::SubscriberInitExt;
@@ -191,6 +191,12 @@ where
 
     fn event_enabled(&self, event: &Event<'_>, cx: &LayerContext<'_, S>) -> bool {
         self.own.is_empty() || self.plugin_of(event, cx) == self.wants
+    }
+
+    fn max_level_hint(&self) -> Option<LevelFilter> {
+        // No level is ruled out here, so the level filter it is combined with gives the hint
+        // (without one, every disabled `debug!` would be looked at at run time).
+        Some(LevelFilter::TRACE)
     }
 }
 
