@@ -60,6 +60,7 @@ conformance_tests!(
     heartbeats_mark_stale_hosts,
     listing_has_ages,
     depth_counts_places,
+    job_github_runs_is_never_claimed,
     handler_effects,
 );
 

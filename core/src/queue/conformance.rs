@@ -131,6 +131,10 @@ pub fn checks<Q: JobQueue>() -> Vec<(&'static str, Check<Q>)> {
         ),
         ("listing_has_ages", listing_has_ages::<Q>),
         ("depth_counts_places", depth_counts_places::<Q>),
+        (
+            "job_github_runs_is_never_claimed",
+            job_github_runs_is_never_claimed::<Q>,
+        ),
         ("handler_effects", handler_effects::<Q>),
     ]
 }
@@ -222,7 +226,8 @@ pub fn enqueue_is_idempotent<Q: JobQueue>(
 }
 
 /// Status news only moves forward; a queued job that completed is removed; news for a claimed
-/// job is recorded without removing it; completed news for an unknown job blocks a late enqueue.
+/// job is recorded without removing it; completed news for an unknown job blocks a late enqueue
+/// (in-progress news: [`job_github_runs_is_never_claimed`]).
 pub fn status_moves_forward_only<Q: JobQueue>(
     make: &mut dyn FnMut(QueueSettings) -> Q,
 ) -> Result<(), Violation> {
@@ -236,11 +241,12 @@ pub fn status_moves_forward_only<Q: JobQueue>(
         conclusion: Some("cancelled".to_owned()),
     };
     io(q.enqueue(t(0), sample_job(1, "acme", Some("t1"))))?;
+    must_claim(&mut q, C, t(0), &a)?;
     let s = io(q.job_status(t(1), JobId(1), &in_progress))?;
     ensure!(
         C,
         s == StatusOutcome::Recorded,
-        "in_progress on queued job: {s:?}"
+        "in_progress on claimed job: {s:?}"
     );
     let s = io(q.job_status(t(2), JobId(1), &GithubJobStatus::Queued))?;
     ensure!(
@@ -253,17 +259,6 @@ pub fn status_moves_forward_only<Q: JobQueue>(
         C,
         rec.as_ref().map(|r| r.status.rank()) == Some(1),
         "status went backwards: {rec:?}"
-    );
-    let s = io(q.job_status(t(3), JobId(1), &completed))?;
-    ensure!(
-        C,
-        s == StatusOutcome::Removed,
-        "completed on queued job: {s:?}"
-    );
-    ensure!(
-        C,
-        io(q.get(JobId(1)))?.is_none(),
-        "completed queued job still stored"
     );
 
     io(q.enqueue(t(4), sample_job(2, "acme", Some("t1"))))?;
@@ -286,6 +281,19 @@ pub fn status_moves_forward_only<Q: JobQueue>(
         C,
         s == StatusOutcome::Stale,
         "in_progress after completed: {s:?}"
+    );
+
+    io(q.enqueue(t(7), sample_job(4, "acme", Some("t1"))))?;
+    let s = io(q.job_status(t(7), JobId(4), &completed))?;
+    ensure!(
+        C,
+        s == StatusOutcome::Removed,
+        "completed on queued job: {s:?}"
+    );
+    ensure!(
+        C,
+        io(q.get(JobId(4)))?.is_none(),
+        "completed queued job still stored"
     );
 
     let s = io(q.job_status(t(8), JobId(3), &completed))?;
@@ -820,6 +828,139 @@ pub fn listing_has_ages<Q: JobQueue>(
     Ok(())
 }
 
+/// A job a runner already took in GitHub is never claimed: in-progress news for a queued job
+/// removes it (remembered as `github_in_progress(<runner>)`, so a redelivered `queued` event
+/// adds nothing), news that arrives before the job's `queued` event keeps it from being
+/// enqueued, and a claimed or dead job whose news says in progress is dropped instead of
+/// requeued (the runner swap: a lifecycle whose runner another job took requeues its own job,
+/// which the other lifecycle's runner may be running).
+pub fn job_github_runs_is_never_claimed<Q: JobQueue>(
+    make: &mut dyn FnMut(QueueSettings) -> Q,
+) -> Result<(), Violation> {
+    const C: &str = "job_github_runs_is_never_claimed";
+    let mut q = make(QueueSettings::default());
+    let a = host("a");
+    let running_on = |runner: &str| GithubJobStatus::InProgress {
+        runner: Some(runner.to_owned()),
+    };
+    let done = GithubJobStatus::Completed {
+        conclusion: Some("success".to_owned()),
+    };
+    let expect_gone = |q: &Q, id: u64, how: &str| -> Result<(), Violation> {
+        ensure!(C, io(q.get(JobId(id)))?.is_none(), "job {id} still stored");
+        let f = io(q.finished(JobId(id)))?;
+        ensure!(
+            C,
+            f.as_ref().is_some_and(|f| f.how == how),
+            "job {id} remembered as {f:?}, expected {how}"
+        );
+        Ok(())
+    };
+
+    // A queued job a runner took leaves the queue; its completion later changes nothing.
+    io(q.enqueue(t(0), sample_job(1, "acme", Some("t1"))))?;
+    let s = io(q.job_status(t(1), JobId(1), &running_on("vm-b")))?;
+    ensure!(
+        C,
+        s == StatusOutcome::Removed,
+        "in_progress on queued job: {s:?}"
+    );
+    expect_gone(&q, 1, "github_in_progress(vm-b)")?;
+    let got = io(q.claim(t(2), &a, &any(), 60 * SEC))?;
+    ensure!(C, got.is_none(), "claimed {got:?}, a runner runs it");
+    let e = io(q.enqueue(t(3), sample_job(1, "acme", Some("t1"))))?;
+    ensure!(
+        C,
+        e == EnqueueOutcome::AlreadyKnown,
+        "redelivered queued: {e:?}"
+    );
+    let s = io(q.job_status(t(4), JobId(1), &done))?;
+    ensure!(
+        C,
+        s == StatusOutcome::Unknown,
+        "completed after it left: {s:?}"
+    );
+
+    // In-progress news before the `queued` event: the late event adds nothing.
+    let s = io(q.job_status(
+        t(5),
+        JobId(2),
+        &GithubJobStatus::InProgress { runner: None },
+    ))?;
+    ensure!(
+        C,
+        s == StatusOutcome::Unknown,
+        "news for unknown job: {s:?}"
+    );
+    let e = io(q.enqueue(t(6), sample_job(2, "acme", Some("t1"))))?;
+    ensure!(
+        C,
+        e == EnqueueOutcome::AlreadyKnown,
+        "late queued after in_progress: {e:?}"
+    );
+    expect_gone(&q, 2, "github_in_progress(none)")?;
+
+    // The swap: jobs 3 and 4 claimed by one host; job 3's runner takes job 4 and job 4's
+    // runner takes job 3. Requeuing either (its lifecycle saw its runner taken) drops it.
+    io(q.enqueue(t(10), sample_job(3, "acme", Some("t1"))))?;
+    io(q.enqueue(t(11), sample_job(4, "acme", Some("t1"))))?;
+    io(q.enqueue(t(12), sample_job(5, "acme", Some("t1"))))?;
+    must_claim(&mut q, C, t(13), &a)?;
+    must_claim(&mut q, C, t(13), &a)?;
+    io(q.job_status(t(14), JobId(4), &running_on("vm-3")))?;
+    io(q.job_status(t(14), JobId(3), &running_on("vm-4")))?;
+    for id in [3, 4] {
+        let r = io(q.requeue(
+            t(15),
+            JobId(id),
+            &a,
+            "runner_taken_by_other_job",
+            false,
+            Duration::ZERO,
+        ))?;
+        ensure!(
+            C,
+            r == Ok(Requeued::Dropped),
+            "requeue of running {id}: {r:?}"
+        );
+    }
+    expect_gone(&q, 3, "github_in_progress(vm-4)")?;
+    expect_gone(&q, 4, "github_in_progress(vm-3)")?;
+    let got = must_claim(&mut q, C, t(16), &a)?;
+    ensure!(
+        C,
+        got.id == JobId(5),
+        "claimed {}, expected the waiting job 5",
+        got.id
+    );
+
+    // A lapsed lease on a job a runner runs, and a dead job a runner took.
+    io(q.enqueue(t(20), sample_job(6, "acme", Some("t1"))))?;
+    io(q.enqueue(t(20), sample_job(7, "acme", Some("t1"))))?;
+    must_claim(&mut q, C, t(21), &a)?;
+    must_claim(&mut q, C, t(21), &a)?;
+    io(q.job_status(t(22), JobId(6), &running_on("vm-6")))?;
+    io(q.job_status(t(22), JobId(7), &running_on("vm-7")))?;
+    ok(C, io(q.dead_letter(t(23), JobId(7), &a, "pull_failed"))?)?;
+    let reaped = io(q.reap_expired(t(100_000)))?;
+    ensure!(
+        C,
+        reaped
+            .iter()
+            .any(|r| r.job == JobId(6) && r.outcome == Requeued::Dropped),
+        "reaped {reaped:?}"
+    );
+    expect_gone(&q, 6, "github_in_progress(vm-6)")?;
+    let r = io(q.requeue_from_dead_letter(t(100_001), JobId(7), "operator_retry"))?;
+    ensure!(
+        C,
+        r == Ok(Requeued::Dropped),
+        "requeue from dead letter: {r:?}"
+    );
+    expect_gone(&q, 7, "github_in_progress(vm-7)")?;
+    Ok(())
+}
+
 /// The queue's depth counts each place as the listing does: empty, after enqueues, a claim, a
 /// dead letter, a completion, a requeue and a queued job GitHub completed.
 pub fn depth_counts_places<Q: JobQueue>(
@@ -1199,7 +1340,7 @@ impl<Q: JobQueue> Harness<Q> {
                             r == StatusOutcome::Unknown,
                             "news for absent {id}: {r:?}"
                         );
-                        if rank == 2 {
+                        if rank >= 1 {
                             self.ledger.finished.insert(id);
                         }
                     }
@@ -1208,12 +1349,13 @@ impl<Q: JobQueue> Harness<Q> {
                         ensure!(C, after == before, "stale news changed {id}");
                     }
                     Some(b)
-                        if rank == 2 && matches!(b.place, Place::Queued | Place::Dead { .. }) =>
+                        if b.place == Place::Queued
+                            || (rank == 2 && matches!(b.place, Place::Dead { .. })) =>
                     {
                         ensure!(
                             C,
                             r == StatusOutcome::Removed,
-                            "completed queued or dead {id}: {r:?}"
+                            "GitHub took queued {id} or completed dead {id}: {r:?}"
                         );
                         self.ledger.gone.insert(id);
                         self.ledger.finished.insert(id);
@@ -1241,6 +1383,7 @@ impl<Q: JobQueue> Harness<Q> {
                 let mut expected: Option<JobRecord> = None;
                 for s in &listing.queued {
                     if let Some(r) = io(self.q.get(s.id))?
+                        && r.status.waits_for_runner()
                         && r.ready_at <= now
                         && filter.accepts(&r.owner, &r.labels).is_ok()
                         && expected
@@ -1334,7 +1477,7 @@ impl<Q: JobQueue> Harness<Q> {
                     } else {
                         b.counted_attempts().saturating_sub(1)
                     };
-                    let want = if b.status.is_completed() {
+                    let want = if !b.status.waits_for_runner() {
                         Requeued::Dropped
                     } else if *counted && used >= max {
                         Requeued::DeadLettered
@@ -1385,16 +1528,16 @@ impl<Q: JobQueue> Harness<Q> {
                 );
                 for r in &reaped {
                     self.ledger.held.remove(&r.job);
-                    let completed = listing
+                    let taken = listing
                         .claimed
                         .iter()
-                        .any(|s| s.id == r.job && s.status.is_completed());
+                        .any(|s| s.id == r.job && !s.status.waits_for_runner());
                     ensure!(
                         C,
-                        completed == (r.outcome == Requeued::Dropped),
-                        "reaped {r:?}, GitHub completed: {completed}"
+                        taken == (r.outcome == Requeued::Dropped),
+                        "reaped {r:?}, GitHub runs or completed it: {taken}"
                     );
-                    if completed {
+                    if taken {
                         self.ledger.gone.insert(r.job);
                         self.ledger.finished.insert(r.job);
                         continue;
@@ -1426,7 +1569,7 @@ impl<Q: JobQueue> Harness<Q> {
                     "requeue from dead letter of {before:?}: {r:?}"
                 );
                 if let Some(b) = before.as_ref().filter(|_| dead) {
-                    let want = if b.status.is_completed() {
+                    let want = if !b.status.waits_for_runner() {
                         self.ledger.gone.insert(id);
                         self.ledger.finished.insert(id);
                         Requeued::Dropped
@@ -1511,8 +1654,9 @@ impl<Q: JobQueue> Harness<Q> {
     }
 
     /// The invariants that hold after every operation: each job in exactly one place, the
-    /// depth counting what the listing lists, no job lost or duplicated, one holder at a time, attempts never decreasing (except for the job
-    /// `reset` by a requeue from the dead letter), attempt limits kept.
+    /// depth counting what the listing lists, no job lost or duplicated, one holder at a time,
+    /// attempts never decreasing (except for the job `reset` by a requeue from the dead
+    /// letter), attempt limits kept, every queued job still waiting for a runner.
     pub fn check_invariants(&mut self, reset: Option<JobId>) -> Result<(), Violation> {
         let now = self.now;
         let max = self.q.settings().max_attempts;
@@ -1586,7 +1730,11 @@ impl<Q: JobQueue> Harness<Q> {
                         "queued {id} used {} of {max} attempts",
                         r.counted_attempts()
                     );
-                    ensure!("completed", !r.status.is_completed(), "queued {r:?}");
+                    ensure!(
+                        "waiting",
+                        r.status.waits_for_runner(),
+                        "queued {r:?} though GitHub runs or completed it"
+                    );
                 }
                 Place::Claimed { lease } => {
                     ensure!("attempts", r.attempts >= 1, "claimed {id} with no attempt");

@@ -6,7 +6,7 @@ use super::ops::{
     QueueSettings, Reaped, Requeued, StatusOutcome,
 };
 use super::record::{JobRecord, JobStatus, Lease, Loaded, NewJob, Place, REASON_LEASE_EXPIRED};
-use super::rules::{depth, dropped_how, github_completed, listing, return_to_queue};
+use super::rules::{depth, dropped_how, github_took, listing, return_to_queue};
 use crate::handler::{Completion, EffectResult, GithubJobStatus, StoreCmd};
 use crate::ids::{HostId, JobId};
 use crate::labels::ClaimFilter;
@@ -156,10 +156,10 @@ impl MemoryQueue {
     ) -> StatusOutcome {
         let news = JobStatus::from(status);
         let Some(record) = self.jobs.get_mut(&job) else {
-            if let JobStatus::Completed { conclusion } = &news
+            if let Some(how) = github_took(&news)
                 && !self.finished.contains_key(&job)
             {
-                self.remember(job, now, github_completed(conclusion.as_deref()));
+                self.remember(job, now, how);
             }
             return StatusOutcome::Unknown;
         };
@@ -168,14 +168,18 @@ impl MemoryQueue {
         }
         record.status = news.clone();
         record.updated_at = now;
-        match (&record.place, &news) {
-            (Place::Queued | Place::Dead { .. }, JobStatus::Completed { conclusion }) => {
-                let how = github_completed(conclusion.as_deref());
+        let leaves = match (&record.place, &news) {
+            (Place::Queued, _) => github_took(&news),
+            (Place::Dead { .. }, JobStatus::Completed { .. }) => github_took(&news),
+            _ => None,
+        };
+        match leaves {
+            Some(how) => {
                 self.jobs.remove(&job);
                 self.remember(job, now, how);
                 StatusOutcome::Removed
             }
-            _ => StatusOutcome::Recorded,
+            None => StatusOutcome::Recorded,
         }
     }
 
@@ -193,7 +197,10 @@ impl MemoryQueue {
         for &key in &self.queued {
             match self.jobs.get(&key.1) {
                 Some(r) if r.place == Place::Queued && r.order_key() == key => {
-                    if r.ready_at <= now && filter.accepts_spec(&r.owner, r.spec.as_ref()) {
+                    if r.status.waits_for_runner()
+                        && r.ready_at <= now
+                        && filter.accepts_spec(&r.owner, r.spec.as_ref())
+                    {
                         found = Some(key);
                         break;
                     }
@@ -352,7 +359,8 @@ impl MemoryQueue {
         }
     }
 
-    /// Finishes the removal of a job [`return_to_queue`] answered `Dropped` for.
+    /// Finishes the removal of a job [`return_to_queue`] answered `Dropped` for (GitHub runs or
+    /// completed it).
     fn drop_if_completed(&mut self, now: Timestamp, job: JobId, outcome: Requeued) {
         if outcome != Requeued::Dropped {
             return;
@@ -411,7 +419,7 @@ impl MemoryQueue {
         let outcome = match self.jobs.get_mut(&job) {
             Some(r) if matches!(r.place, Place::Dead { .. }) => {
                 r.note(now, reason, None);
-                if r.status.is_completed() {
+                if !r.status.waits_for_runner() {
                     Requeued::Dropped
                 } else {
                     r.place = Place::Queued;

@@ -17,13 +17,14 @@
 //!   removed job ids ([`QueueSettings::finished_capacity`], oldest forgotten first): without it
 //!   a `queued` webhook redelivered after the job ran would run it again.
 //! - **Status news** only moves forward (queued → in_progress → completed); stale news is
-//!   ignored. A queued (unclaimed) or dead-lettered job that GitHub completed or cancelled is
-//!   removed: nothing is left to run or to look at; any other
-//!   news is recorded on the record without removing it (a claimer reads it from there). A
-//!   queued job GitHub reports in progress stays claimable: the runner may be a stale one from
-//!   an earlier claim, and the handler confirms with GitHub before giving up on a
-//!   registration. Completed news for an unknown job is remembered as finished, so a `queued`
-//!   event that arrives late does not enqueue a job that is over.
+//!   ignored. A queued (unclaimed) job that GitHub reports in progress, completed or cancelled,
+//!   and a dead-lettered job GitHub completed, is removed and remembered as finished
+//!   (`github_in_progress(<runner>)`, `github_completed(<conclusion>)`): GitHub never hands a
+//!   job a runner took to another runner (if that runner dies, the job fails), so a claim
+//!   would only start a VM whose runner gets no job, or takes another one. Any other news is
+//!   recorded on the record without removing it (a claimer reads it from there). In-progress
+//!   or completed news for an unknown job is remembered as finished, so a `queued` event that
+//!   arrives late does not enqueue a job a runner already took.
 //! - **Claim order.** A claim takes, atomically, among queued jobs whose `ready_at` has passed
 //!   and that the host's [`ClaimFilter`](crate::labels::ClaimFilter) accepts, the one with the
 //!   smallest `(enqueued_at, job id)`. A requeued job keeps its original `enqueued_at`: once its
@@ -41,10 +42,13 @@
 //!   history. An uncounted requeue (host trouble, such as a stop) gives the attempt back by
 //!   counting it in `uncounted`, so `attempts` itself never decreases. A counted requeue when
 //!   the job has used `max_attempts` counted claims dead-letters it instead, history kept.
-//!   A job GitHub already reported completed (news recorded while it was claimed) is never put
-//!   back in the queue: requeue, the reaper and a requeue from the dead letter drop it
-//!   ([`Requeued::Dropped`]) and remember it as finished, so no VM is started for a job that
-//!   is over. Hence a queued job's status is never `completed`.
+//!   A job GitHub already reported in progress or completed (news recorded while it was
+//!   claimed or dead) is never put back in the queue: requeue, the reaper and a requeue from
+//!   the dead letter drop it ([`Requeued::Dropped`]) and remember it as finished, so no VM is
+//!   started for a job a runner already took (two runners of one host that swap jobs: the
+//!   lifecycle whose runner was taken requeues its job, which the other runner may be running)
+//!   or that is over. Hence a queued job's status is always `queued`, and a claim also skips
+//!   any queued record whose status says otherwise (written by an older version).
 //! - **Reaper.** [`JobQueue::reap_expired`] treats every lapsed lease as a counted requeue with
 //!   reason [`REASON_LEASE_EXPIRED`] (or a dead letter over the limit). Any live node may run it.
 //! - **Dead letter.** Listed, inspected, requeued by an operator (attempts reset to zero, reason

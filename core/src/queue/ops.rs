@@ -79,8 +79,8 @@ pub enum StatusOutcome {
     /// The news was recorded on the record, which stays where it is (the claimer of a claimed
     /// job reads it from there).
     Recorded,
-    /// A queued (unclaimed) or dead-lettered job completed (or was cancelled) in GitHub and was
-    /// removed.
+    /// A queued (unclaimed) job a runner took or that completed (or was cancelled) in GitHub,
+    /// or a dead-lettered job that completed, was removed.
     Removed,
 }
 
@@ -110,8 +110,9 @@ pub enum Requeued {
     },
     /// It had used up `max_attempts` counted claims, so it went to the dead letter instead.
     DeadLettered,
-    /// GitHub already reported the job completed (news recorded while it was claimed or dead),
-    /// so nobody can run it: it was removed and remembered as finished instead of queued.
+    /// GitHub already reported the job in progress or completed (news recorded while it was
+    /// claimed or dead), so no runner of ours can get it: it was removed and remembered as
+    /// finished instead of queued.
     Dropped,
 }
 
@@ -131,7 +132,8 @@ pub struct Reaped {
 pub struct Finished {
     /// When.
     pub at: Timestamp,
-    /// How, as a code: a [`Completion`]'s display form, `github_completed(...)` or
+    /// How, as a code: a [`Completion`]'s display form, `github_completed(...)`,
+    /// `github_in_progress(...)` or
     /// `removed_from_dead_letter`.
     pub how: String,
 }
@@ -229,8 +231,9 @@ pub trait JobQueue {
     /// reconciliation of a known or recently finished job adds nothing).
     fn enqueue(&mut self, now: Timestamp, job: NewJob) -> Result<EnqueueOutcome, Self::Error>;
 
-    /// Applies GitHub status news; forward only. A queued, unclaimed job that completed is
-    /// removed; news for a claimed job is recorded on it for the claimer to read.
+    /// Applies GitHub status news; forward only. A queued, unclaimed job that a runner took or
+    /// that completed is removed, as is a dead job that completed; news for a claimed job is
+    /// recorded on it for the claimer to read.
     fn job_status(
         &mut self,
         now: Timestamp,
@@ -268,8 +271,8 @@ pub trait JobQueue {
 
     /// Returns a job the host holds to the queue, claimable from `now + delay`, with the reason
     /// appended to its history. A counted requeue of a job that has used `max_attempts`
-    /// counted claims sends it to the dead letter instead; a job GitHub already completed is
-    /// removed (`Dropped`).
+    /// counted claims sends it to the dead letter instead; a job GitHub already runs or
+    /// completed is removed (`Dropped`).
     fn requeue(
         &mut self,
         now: Timestamp,
@@ -311,7 +314,7 @@ pub trait JobQueue {
     fn list_dead(&self) -> Result<Vec<JobRecord>, Self::Error>;
 
     /// An operator gives a dead job another chance: queued, ready at once, attempts reset to
-    /// zero, the reason appended to its history (or `Dropped` if GitHub completed it).
+    /// zero, the reason appended to its history (or `Dropped` if GitHub runs or completed it).
     fn requeue_from_dead_letter(
         &mut self,
         now: Timestamp,

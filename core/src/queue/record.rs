@@ -71,6 +71,14 @@ impl JobStatus {
     pub fn is_completed(&self) -> bool {
         matches!(self, JobStatus::Completed { .. })
     }
+
+    /// Whether the job still waits for a runner. GitHub never hands a job that a runner took
+    /// (`in_progress`) to another runner: if that runner dies the job fails. So a job past
+    /// `queued` is never claimable; a claim would start a VM whose runner gets no job (or
+    /// another job, which is then requeued though GitHub runs it).
+    pub fn waits_for_runner(&self) -> bool {
+        matches!(self, JobStatus::Queued)
+    }
 }
 
 impl From<&GithubJobStatus> for JobStatus {

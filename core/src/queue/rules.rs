@@ -3,16 +3,16 @@
 //! the model and the real stores cannot drift on them.
 
 use super::ops::{JobSummary, QueueListing, Requeued};
-use super::record::{JobRecord, Lease, Place};
+use super::record::{JobRecord, JobStatus, Lease, Place};
 use crate::ids::HostId;
 use crate::metrics::QueueDepth;
 use crate::time::Timestamp;
 use std::time::Duration;
 
 /// The one rule for a job leaving a host without finishing (requeue or lapsed lease): a job
-/// GitHub already completed is dropped (the caller removes it), a counted end that used up
-/// `max_attempts` counted claims goes to the dead letter, anything else back to the queue after
-/// `delay`. The reason is appended either way.
+/// GitHub already runs or completed is dropped (the caller removes it), a counted end that
+/// used up `max_attempts` counted claims goes to the dead letter, anything else back to the
+/// queue after `delay`. The reason is appended either way.
 pub(crate) fn return_to_queue(
     record: &mut JobRecord,
     now: Timestamp,
@@ -26,7 +26,7 @@ pub(crate) fn return_to_queue(
         record.uncounted = record.uncounted.saturating_add(1).min(record.attempts);
     }
     record.note(now, reason, Some(host));
-    if record.status.is_completed() {
+    if !record.status.waits_for_runner() {
         return Requeued::Dropped;
     }
     if count_attempt && record.counted_attempts() >= max_attempts {
@@ -44,14 +44,25 @@ pub(crate) fn github_completed(conclusion: Option<&str>) -> String {
     format!("github_completed({})", conclusion.unwrap_or("none"))
 }
 
-/// The `how` of a job dropped because GitHub had completed it.
-pub(crate) fn dropped_how(record: &JobRecord) -> String {
-    match &record.status {
-        super::record::JobStatus::Completed { conclusion } => {
-            github_completed(conclusion.as_deref())
-        }
-        _ => "dropped".to_owned(),
+/// The `how` of a job GitHub started on a runner while it was not claimed here (or before it
+/// was queued here): it no longer waits for a runner.
+pub(crate) fn github_in_progress(runner: Option<&str>) -> String {
+    format!("github_in_progress({})", runner.unwrap_or("none"))
+}
+
+/// The `how` of a job that left the queue because GitHub runs or finished it; `None` while
+/// it still waits for a runner.
+pub(crate) fn github_took(status: &JobStatus) -> Option<String> {
+    match status {
+        JobStatus::Queued => None,
+        JobStatus::InProgress { runner } => Some(github_in_progress(runner.as_deref())),
+        JobStatus::Completed { conclusion } => Some(github_completed(conclusion.as_deref())),
     }
+}
+
+/// The `how` of a job dropped because GitHub runs or completed it.
+pub(crate) fn dropped_how(record: &JobRecord) -> String {
+    github_took(&record.status).unwrap_or_else(|| "dropped".to_owned())
 }
 
 /// The operator listing of a set of records: queued in claim order, claimed by claim time,

@@ -17,7 +17,7 @@ use super::ops::{
     QueueSettings, Reaped, Requeued, StatusOutcome,
 };
 use super::record::{JobRecord, JobStatus, Lease, NewJob, Place, REASON_LEASE_EXPIRED};
-use super::rules::{depth, dropped_how, github_completed, listing, return_to_queue};
+use super::rules::{depth, dropped_how, github_took, listing, return_to_queue};
 use crate::handler::{Completion, GithubJobStatus};
 use crate::ids::{HostId, JobId};
 use crate::labels::ClaimFilter;
@@ -391,6 +391,7 @@ impl Txn {
                 };
                 let pick = page.iter().find(|v| {
                     v.record.place == Place::Queued
+                        && v.record.status.waits_for_runner()
                         && v.record.ready_at <= now
                         && filter.accepts_spec(&v.record.owner, v.record.spec.as_ref())
                 });
@@ -498,7 +499,7 @@ impl Txn {
             (Op::RequeueDead(job, reason), Fetched::Job { record, .. }) => match record {
                 Some(mut v) if matches!(v.record.place, Place::Dead { .. }) => {
                     v.record.note(now, &reason, None);
-                    let outcome = if v.record.status.is_completed() {
+                    let outcome = if !v.record.status.waits_for_runner() {
                         Requeued::Dropped
                     } else {
                         v.record.place = Place::Queued;
@@ -555,10 +556,11 @@ impl Txn {
         let now = self.now;
         let news = JobStatus::from(status);
         let Some(mut v) = record else {
-            if let JobStatus::Completed { conclusion } = &news
+            // Remembered, so a `queued` event that arrives late does not enqueue a job that a
+            // runner already took or that is over.
+            if let Some(how) = github_took(&news)
                 && !finished
             {
-                let how = github_completed(conclusion.as_deref());
                 let commit = Commit {
                     remember: vec![(job, Finished { at: now, how })],
                     ..Commit::default()
@@ -572,13 +574,18 @@ impl Txn {
         }
         v.record.status = news.clone();
         v.record.updated_at = now;
-        match (&v.record.place, &news) {
-            (Place::Queued | Place::Dead { .. }, JobStatus::Completed { conclusion }) => {
-                let how = github_completed(conclusion.as_deref());
+        let leaves = match (&v.record.place, &news) {
+            // Waiting for a runner no more: a runner took it (ours or another) or it is over.
+            (Place::Queued, _) => github_took(&news),
+            (Place::Dead { .. }, JobStatus::Completed { .. }) => github_took(&news),
+            _ => None,
+        };
+        match leaves {
+            Some(how) => {
                 let commit = remove(job, v.rev, now, how);
                 Stage::Commit(commit, Reply::Status(StatusOutcome::Removed))
             }
-            _ => {
+            None => {
                 let commit = put(job, Some(v.rev), v.record);
                 Stage::Commit(commit, Reply::Status(StatusOutcome::Recorded))
             }
