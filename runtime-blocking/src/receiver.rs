@@ -12,12 +12,15 @@
 //! Each exchange reads the body (at most [`MAX_BODY_BYTES`]; a larger `Content-Length` is
 //! refused with 413 before reading), verifies and parses it outside any lock, lets the machine
 //! decide under a short mutex, runs the store operation outside it, and answers only after the
-//! machine saw the store's answer. At most `workers` exchanges run at once (the others wait
-//! with their request read), which also bounds the store connections the receiver opens.
+//! machine saw the store's answer. At most `workers` store operations other than enqueues run
+//! at once, which bounds the store connections the receiver opens; enqueues are
+//! group-committed by the Redis store (see [`Pool`](crate::store::shared::Pool)), so many
+//! concurrent webhooks cost one commit in flight.
 //! Every decision (routes, signature, parsing, status codes) is core's.
 
 use crate::clock::Clock;
 use crate::store::shared::SharedStore;
+use anklet_core::queue::txn::Op;
 use anklet_core::receiver::{
     HttpRequest, HttpResponse, MAX_BODY_BYTES, Receiver, ReceiverEffect, ReceiverNotice,
     ReceiverSettings, RequestId,
@@ -97,7 +100,7 @@ struct Shared {
     notices: NoticeSink,
     next_id: AtomicU64,
     connections: Mutex<Connections>,
-    /// Exchanges that may still start (the `workers` bound).
+    /// Store operations that may still start (the `workers` bound).
     permits: Mutex<usize>,
     permit_freed: Condvar,
 }
@@ -110,8 +113,8 @@ pub struct ReceiverServer {
 }
 
 impl ReceiverServer {
-    /// Listens on `addr` (e.g. `0.0.0.0:54321`, or port 0 for any); at most `workers`
-    /// exchanges run at once, however many connections are open.
+    /// Listens on `addr` (e.g. `0.0.0.0:54321`, or port 0 for any); at most `workers` store
+    /// operations other than enqueues run at once, however many connections are open.
     pub fn start(
         addr: &str,
         settings: ReceiverSettings,
@@ -567,7 +570,6 @@ fn exchange(shared: &Shared, conn: &mut Wire) -> bool {
         }
     };
     let response = {
-        let _permit = Permit::take(shared);
         let Head {
             method,
             path,
@@ -634,7 +636,7 @@ fn refuse_raw(conn: &mut Wire, bad: Bad) -> bool {
     false
 }
 
-/// One of the `workers` slots an exchange holds while it is processed.
+/// One of the `workers` slots a store operation holds while it runs.
 struct Permit<'a>(&'a Shared);
 
 impl<'a> Permit<'a> {
@@ -668,6 +670,9 @@ fn run_effects(shared: &Shared, mut effects: Vec<ReceiverEffect>) -> Option<Http
                 ReceiverEffect::Respond { response: r, .. } => response = Some(r),
                 ReceiverEffect::Notice(n) => (shared.notices)(&n),
                 ReceiverEffect::Store { id, op, .. } => {
+                    // Enqueues are group-committed by the store (one commit in flight at a
+                    // time, however many wait), so only other operations take a permit.
+                    let _permit = (!matches!(op, Op::Enqueue(_))).then(|| Permit::take(shared));
                     let result = shared.store.run(shared.clock.now(), op);
                     let mut m = lock(&shared.machine);
                     m.handle_store_result(shared.clock.now(), id, result);
