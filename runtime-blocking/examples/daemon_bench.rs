@@ -4,7 +4,9 @@
 //!
 //! 1. **Idle RSS** with 2 plugins (a `github_receiver` and a `github` handler, embedded store,
 //!    the emulator as GitHub, recovery on): `VmRSS` of `/proc/<pid>/status` after 10 s idle
-//!    (targets: `anklet` ≤ 8 MiB, `anklet-lite` ≤ 4 MiB; Anklet's README states ~15 MB).
+//!    (targets: `anklet` ≤ 8 MiB, `anklet-lite` ≤ 4 MiB; Anklet's README states ~15 MB), split
+//!    into anonymous and file-backed pages, with PSS and USS from `/proc/<pid>/smaps_rollup`
+//!    (file-backed pages are the binary's and libc's, shared by the processes that map them).
 //! 2. **Idle CPU** of the same processes: utime + stime (`/proc/<pid>/stat`, all threads) over
 //!    the next 30 s, as CPU-seconds per minute and as % of one core.
 //! 3. **Redis commands per minute per idle handler host**: a process with one `github` handler
@@ -169,7 +171,7 @@ fn idle(bins: &[(&str, PathBuf)], dir: &Path) {
         .collect();
     std::thread::sleep(IDLE_SETTLE);
     let rss: Vec<u64> = daemons.iter().map(Daemon::rss_kib).collect();
-    let split: Vec<(u64, u64)> = daemons.iter().map(Daemon::rss_split_kib).collect();
+    let mem: Vec<bench_support::Smaps> = daemons.iter().map(Daemon::smaps).collect();
     let cpu0: Vec<f64> = daemons.iter().map(Daemon::cpu_seconds).collect();
     let t0 = Instant::now();
     std::thread::sleep(IDLE_CPU);
@@ -183,12 +185,22 @@ fn idle(bins: &[(&str, PathBuf)], dir: &Path) {
             "{:<12} idle RSS after {IDLE_SETTLE:?}: {mib:.1} MiB (target ≤ {target} MiB: {}; Anklet ~15 MB) = anon {:.1} MiB + file-backed {:.1} MiB, {} threads; idle CPU over {secs:.0} s: {:.3} CPU-s ({:.2} CPU-s/min, {:.3}% of one core)",
             bins[i].0,
             if mib <= target { "met" } else { "NOT met" },
-            split[i].0 as f64 / 1024.0,
-            split[i].1 as f64 / 1024.0,
+            mem[i].anon as f64 / 1024.0,
+            mem[i].file() as f64 / 1024.0,
             d.threads(),
             cpu,
             cpu * 60.0 / secs,
             cpu * 100.0 / secs
+        );
+        // File-backed pages are shared with every process mapping the same file: PSS splits
+        // them among those processes, USS leaves them out unless only this process maps them.
+        println!(
+            "{:<12} smaps_rollup: PSS {:.1} MiB (anon {:.1} + file {:.1}), USS {:.1} MiB",
+            bins[i].0,
+            mem[i].pss as f64 / 1024.0,
+            mem[i].pss_anon as f64 / 1024.0,
+            mem[i].pss_file as f64 / 1024.0,
+            mem[i].uss as f64 / 1024.0
         );
     }
 }

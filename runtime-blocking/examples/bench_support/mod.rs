@@ -168,6 +168,35 @@ impl Daemon {
         )
     }
 
+    /// The memory figures of `/proc/<pid>/smaps_rollup`, in KiB: RSS counts every resident
+    /// page, PSS divides each shared page by the number of processes mapping it, and USS
+    /// (private) is what stopping this process would free.
+    pub fn smaps(&self) -> Smaps {
+        let text = std::fs::read_to_string(format!("/proc/{}/smaps_rollup", self.pid()))
+            .expect("/proc/<pid>/smaps_rollup readable");
+        let field = |name: &str| -> u64 {
+            text.lines()
+                .find_map(|l| {
+                    l.strip_prefix(name)?
+                        .strip_prefix(':')?
+                        .trim()
+                        .trim_end_matches("kB")
+                        .trim()
+                        .parse()
+                        .ok()
+                })
+                .unwrap_or_else(|| panic!("no {name} in smaps_rollup"))
+        };
+        Smaps {
+            rss: field("Rss"),
+            anon: field("Anonymous"),
+            pss: field("Pss"),
+            pss_anon: field("Pss_Anon"),
+            pss_file: field("Pss_File"),
+            uss: field("Private_Clean") + field("Private_Dirty"),
+        }
+    }
+
     /// `VmHWM` (peak RSS) from `/proc/<pid>/status`, in KiB.
     pub fn hwm_kib(&self) -> u64 {
         proc_status_kib(self.pid(), "VmHWM")
@@ -194,6 +223,30 @@ impl Daemon {
                     .find_map(|l| l.strip_prefix("Threads:")?.trim().parse().ok())
             })
             .unwrap_or(0)
+    }
+}
+
+/// A process' memory from `/proc/<pid>/smaps_rollup`, in KiB (see [`Daemon::smaps`]).
+#[derive(Debug, Clone, Copy)]
+pub struct Smaps {
+    /// Resident pages, shared or not (`VmRSS`).
+    pub rss: u64,
+    /// Resident anonymous pages: heap, stacks, dirtied private mappings.
+    pub anon: u64,
+    /// Proportional set size: each resident page divided by the processes that map it.
+    pub pss: u64,
+    /// The anonymous part of `pss`.
+    pub pss_anon: u64,
+    /// The file-backed part of `pss` (the binary's and libc's pages).
+    pub pss_file: u64,
+    /// Unique set size: pages no other process maps (private clean + private dirty).
+    pub uss: u64,
+}
+
+impl Smaps {
+    /// `rss` minus `anon`: resident pages of mapped files.
+    pub fn file(&self) -> u64 {
+        self.rss.saturating_sub(self.anon)
     }
 }
 
