@@ -21,11 +21,11 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use tracing::field::{Field, Visit};
 use tracing::{Event, Metadata, Subscriber, span};
-use tracing_subscriber::filter::{FilterExt, LevelFilter};
+use tracing_subscriber::Registry;
+use tracing_subscriber::filter::{FilterExt, LevelFilter, Targets};
 use tracing_subscriber::layer::{Context as LayerContext, Filter, Layer, SubscriberExt};
 use tracing_subscriber::registry::LookupSpan;
 use tracing_subscriber::util::SubscriberInitExt;
-use tracing_subscriber::{EnvFilter, Registry};
 
 /// The field whose value names the plugin a line belongs to (handlers' and receivers' notices
 /// carry it).
@@ -126,11 +126,17 @@ fn open_log(path: &Path) -> anyhow::Result<File> {
 }
 
 /// The level filter of a log: `level` for our crates, dependencies (HTTP clients, pools) only
-/// warn.
-fn levels(level: &str) -> EnvFilter {
-    EnvFilter::new(format!(
-        "warn,anklet={level},anklet_lite={level},anklet_core={level}"
-    ))
+/// warn. Fixed targets, so `Targets` (prefix match, as an `EnvFilter` directive) rather than
+/// `EnvFilter`, whose directive syntax links the regex engine into both daemons.
+fn levels(level: &str) -> Targets {
+    let level = level.parse().unwrap_or(LevelFilter::INFO);
+    Targets::new()
+        .with_default(LevelFilter::WARN)
+        .with_targets([
+            ("anklet", level),
+            ("anklet_lite", level),
+            ("anklet_core", level),
+        ])
 }
 
 /// One JSON log writing through `writer`, showing the lines `filter` lets through.
