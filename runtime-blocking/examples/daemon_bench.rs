@@ -39,8 +39,12 @@
 //!
 //!      What remains is ours: the receiver's HTTP handling, signature check and store write,
 //!      the wake-up and claim, store writes between steps (Redis round trips, the embedded
-//!      store's commits), thread/task hand-offs and logging. Emulator instants have ms
-//!      resolution, so each figure is ±1 ms.
+//!      store's commits), thread/task hand-offs and logging. It is printed in three parts
+//!      (µs log timestamps): webhook POST began → the receiver's `job queued` line (its
+//!      durable store write included), that line → the handler's `claimed job#N` line (wake-up
+//!      and the claim's durable commit), and claimed → the `StartRunner` call minus the
+//!      external calls in between. Emulator instants have ms resolution, so each figure is
+//!      ±1 ms.
 //! 5. **Pickup latency**: created (webhook sent) → the receiver's `job queued` log line →
 //!    the handler's `claimed job#N` log line (JSON log timestamps, ms), from the same jobs,
 //!    with the median time after the webhook at which each later phase began.

@@ -23,6 +23,7 @@
 //!   race): the job stays queued and is claimed at some host's next idle poll, as without the
 //!   waker. A wake-up that arrives while a claim is in flight makes the machine claim again
 //!   after an empty answer, so that race does not cost an idle poll.
+//! - **Cost.** An idle host sends one `BLPOP` per [`BLOCK`] on top of its idle-poll claims.
 //! - **Bounded.** Each pop blocks at most [`BLOCK`] (plus the store's response timeout);
 //!   errors back off from 1 s to [`MAX_BACKOFF`] and are logged; nothing spins. The thread is
 //!   told to stop when the daemon ends and is not waited for (a pop or a reconnect in progress
