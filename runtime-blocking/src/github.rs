@@ -118,10 +118,24 @@ fn run(mut client: GithubClient, clock: &Clock, rx: &Receiver<Msg>, tx: &Sender<
     }
 }
 
+/// The input buffer of a connection: holds a whole response header, so it is also the largest
+/// header accepted; bodies stream through it. GitHub's headers are a few KiB.
+const INPUT_BUFFER_BYTES: usize = 32 * 1024;
+
+/// The output buffer of a connection: request line, headers and body chunks (our bodies are
+/// small JSON).
+const OUTPUT_BUFFER_BYTES: usize = 16 * 1024;
+
+/// ureq's default buffers are 128 KiB each way, zero-filled in full when a connection first
+/// sends, and kept while it idles in the pool: 0.4 MiB of an idle daemon's heap with
+/// two GitHub plugins. GitHub's answers stream through smaller ones in a few more reads.
 fn agent() -> ureq::Agent {
     ureq::Agent::config_builder()
         .http_status_as_error(false)
         .user_agent("anklet-rs")
+        .input_buffer_size(INPUT_BUFFER_BYTES)
+        .output_buffer_size(OUTPUT_BUFFER_BYTES)
+        .max_response_header_size(INPUT_BUFFER_BYTES)
         .build()
         .into()
 }
