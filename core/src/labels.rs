@@ -4,7 +4,7 @@
 //! with each prefix wins. A host serves a job only if it can read a template from its labels
 //! and, when the host lists templates, that template is among them.
 
-use crate::ids::TemplateId;
+use crate::ids::{JobId, TemplateId};
 use serde::{Deserialize, Serialize};
 
 /// Prefix of the label naming the template.
@@ -65,6 +65,11 @@ pub struct ClaimFilter {
     pub owner: Option<String>,
     /// Only these templates, unless empty (then any template label is accepted).
     pub templates: Vec<TemplateId>,
+    /// Jobs the claiming host still holds a lifecycle for (a job it requeued and is still
+    /// cleaning up after): it cannot serve them again until that ends, and a claim that took
+    /// one would only be given back, so the store skips them and another host may take them.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub held: Vec<JobId>,
 }
 
 impl ClaimFilter {
@@ -79,6 +84,12 @@ impl ClaimFilter {
     /// claim scanning a long queue does not parse labels again).
     pub fn accepts_spec(&self, owner: &str, spec: Option<&VmSpec>) -> bool {
         spec.is_some_and(|spec| self.check(owner, spec).is_ok())
+    }
+
+    /// Decides whether the store may hand this job to the claimer at all (see
+    /// [`ClaimFilter::held`]); stores check it with [`ClaimFilter::accepts_spec`].
+    pub fn admits(&self, job: JobId) -> bool {
+        !self.held.contains(&job)
     }
 
     fn check(&self, owner: &str, spec: &VmSpec) -> Result<(), LabelError> {
@@ -131,7 +142,10 @@ mod tests {
         let f = ClaimFilter {
             owner: Some("acme".into()),
             templates: vec![TemplateId("t1".into())],
+            held: vec![JobId(7)],
         };
+        assert!(!f.admits(JobId(7)));
+        assert!(f.admits(JobId(8)));
         assert!(f.accepts("acme", &["anka-template:t1"]).is_ok());
         assert!(f.accepts("ACME", &["anka-template:t1"]).is_ok());
         assert!(f.accepts("acme", &["anka-template:t2"]).is_err());

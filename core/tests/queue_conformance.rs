@@ -49,6 +49,7 @@ conformance_tests!(
     status_moves_forward_only,
     claim_respects_filter,
     claim_is_fifo,
+    claim_skips_jobs_held,
     requeue_delay_and_fairness,
     lease_lost_after_expiry,
     reaper_requeues_lapsed_leases,

@@ -301,6 +301,7 @@ fn claims_page_past_jobs_the_host_cannot_serve() {
     let filter = ClaimFilter {
         owner: None,
         templates: vec![TemplateId("t1".into())],
+        held: vec![],
     };
     let a = HostId("a".into());
     let got = q

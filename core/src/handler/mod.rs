@@ -32,6 +32,7 @@ pub use settings::{Defect, HandlerSettings, RunnerRegistration};
 pub use templates::{CachedTemplate, SpacePlan, TemplateCache};
 
 use crate::ids::{EffectId, HostId, JobId, TemplateId, VmName};
+use crate::labels::ClaimFilter;
 use crate::time::Timestamp;
 use job::{Ctx, End, JobLifecycle};
 use jobs::JobMap;
@@ -771,9 +772,13 @@ impl HostHandler {
         if !ready {
             return;
         }
+        let filter = ClaimFilter {
+            held: self.jobs.keys().copied().collect(),
+            ..self.settings.filter.clone()
+        };
         let cmd = StoreCmd::Claim {
             host: self.host.clone(),
-            filter: self.settings.filter.clone(),
+            filter,
             lease: self.settings.lease,
         };
         let timeout = self.settings.store_timeout + self.settings.idle_poll;

@@ -88,7 +88,7 @@ impl HandlerSettings {
             max_vms: usize::try_from(plugin.max_vms()).unwrap_or(usize::MAX),
             filter: ClaimFilter {
                 owner,
-                templates: Vec::new(),
+                ..ClaimFilter::default()
             },
             template_disk_buffer_pct: plugin.template_disk_buffer_percent(),
             job_retry_attempts: plugin.job_retry_attempts(),

@@ -102,6 +102,7 @@ pub fn checks<Q: JobQueue>() -> Vec<(&'static str, Check<Q>)> {
         ("status_moves_forward_only", status_moves_forward_only::<Q>),
         ("claim_respects_filter", claim_respects_filter::<Q>),
         ("claim_is_fifo", claim_is_fifo::<Q>),
+        ("claim_skips_jobs_held", claim_skips_jobs_held::<Q>),
         (
             "requeue_delay_and_fairness",
             requeue_delay_and_fairness::<Q>,
@@ -323,6 +324,7 @@ pub fn claim_respects_filter<Q: JobQueue>(
     let only_t2 = ClaimFilter {
         owner: None,
         templates: vec![TemplateId("t2".to_owned())],
+        held: vec![],
     };
     let got = io(q.claim(t(3), &host("a"), &only_t2, 60 * SEC))?.map(|r| r.id);
     ensure!(C, got == Some(JobId(2)), "template filter claimed {got:?}");
@@ -335,6 +337,7 @@ pub fn claim_respects_filter<Q: JobQueue>(
     let only_other = ClaimFilter {
         owner: Some("other".to_owned()),
         templates: vec![],
+        held: vec![],
     };
     let got = io(q.claim(t(3), &host("b"), &only_other, 60 * SEC))?.map(|r| r.id);
     ensure!(C, got.is_none(), "owner filter claimed {got:?}");
@@ -372,6 +375,32 @@ pub fn claim_is_fifo<Q: JobQueue>(
         }
     }
     ensure!(C, order == vec![30, 10, 20], "claim order {order:?}");
+    Ok(())
+}
+
+/// A job the claimer still holds (it requeued it and is cleaning up after it) is skipped: the
+/// next job is claimed instead, and another host may take the held one.
+pub fn claim_skips_jobs_held<Q: JobQueue>(
+    make: &mut dyn FnMut(QueueSettings) -> Q,
+) -> Result<(), Violation> {
+    const C: &str = "claim_skips_jobs_held";
+    let mut q = make(QueueSettings::default());
+    io(q.enqueue(t(1), sample_job(1, "acme", Some("t1"))))?;
+    io(q.enqueue(t(2), sample_job(2, "acme", Some("t1"))))?;
+    let holding_1 = ClaimFilter {
+        held: vec![JobId(1)],
+        ..ClaimFilter::default()
+    };
+    let got = io(q.claim(t(3), &host("a"), &holding_1, 60 * SEC))?.map(|r| r.id);
+    ensure!(
+        C,
+        got == Some(JobId(2)),
+        "host holding job 1 claimed {got:?}"
+    );
+    let got = io(q.claim(t(3), &host("a"), &holding_1, 60 * SEC))?.map(|r| r.id);
+    ensure!(C, got.is_none(), "host holding job 1 claimed {got:?} again");
+    let got = io(q.claim(t(4), &host("b"), &any(), 60 * SEC))?.map(|r| r.id);
+    ensure!(C, got == Some(JobId(1)), "another host claimed {got:?}");
     Ok(())
 }
 
@@ -1209,16 +1238,17 @@ fn filter(i: u8) -> ClaimFilter {
     match i % 4 {
         0 => ClaimFilter::default(),
         1 => ClaimFilter {
-            owner: None,
             templates: t("t0"),
+            ..ClaimFilter::default()
         },
         2 => ClaimFilter {
             owner: Some("other".to_owned()),
-            templates: vec![],
+            ..ClaimFilter::default()
         },
         _ => ClaimFilter {
             owner: Some("acme".to_owned()),
             templates: t("t1"),
+            held: vec![],
         },
     }
 }

@@ -199,6 +199,7 @@ impl MemoryQueue {
                 Some(r) if r.place == Place::Queued && r.order_key() == key => {
                     if r.status.waits_for_runner()
                         && r.ready_at <= now
+                        && filter.admits(r.id)
                         && filter.accepts_spec(&r.owner, r.spec.as_ref())
                     {
                         found = Some(key);

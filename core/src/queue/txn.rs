@@ -393,6 +393,7 @@ impl Txn {
                     v.record.place == Place::Queued
                         && v.record.status.waits_for_runner()
                         && v.record.ready_at <= now
+                        && filter.admits(v.record.id)
                         && filter.accepts_spec(&v.record.owner, v.record.spec.as_ref())
                 });
                 match pick {
