@@ -285,6 +285,7 @@ fn serve_connection(shared: &Shared, id: u64, stream: TcpStream) {
     let mut conn = Wire {
         stream,
         buf: Vec::with_capacity(8 * 1024),
+        scratch: vec![0; 16 * 1024],
     };
     loop {
         if conn.buf.is_empty() {
@@ -322,17 +323,19 @@ fn set_busy(shared: &Shared, id: u64, busy: bool) -> bool {
 struct Wire {
     stream: TcpStream,
     buf: Vec<u8>,
+    /// Where reads land, zeroed once per connection (a fresh zeroed buffer per read was 12 %
+    /// of the receiver's instructions).
+    scratch: Vec<u8>,
 }
 
 impl Wire {
     /// Reads more bytes into the buffer; `Ok(false)` when the client closed.
     fn fill(&mut self) -> std::io::Result<bool> {
-        let mut chunk = [0u8; 16 * 1024];
         loop {
-            match self.stream.read(&mut chunk) {
+            match self.stream.read(&mut self.scratch) {
                 Ok(0) => return Ok(false),
                 Ok(n) => {
-                    self.buf.extend_from_slice(&chunk[..n]);
+                    self.buf.extend_from_slice(&self.scratch[..n]);
                     return Ok(true);
                 }
                 Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
@@ -436,7 +439,10 @@ fn read_head(conn: &mut Wire) -> Result<Head, Bad> {
                         .map(|h| {
                             (
                                 h.name.to_owned(),
-                                String::from_utf8_lossy(h.value).into_owned(),
+                                std::str::from_utf8(h.value).map_or_else(
+                                    |_| String::from_utf8_lossy(h.value).into_owned(),
+                                    str::to_owned,
+                                ),
                             )
                         })
                         .collect(),

@@ -151,7 +151,11 @@ fn workflow_job(p: WorkflowJobPayload, body: &[u8]) -> Delivery {
             owner: p.repository.owner.login,
             repo: p.repository.name,
             labels: p.workflow_job.labels,
-            payload: String::from_utf8_lossy(body).into_owned(),
+            // The body is almost always valid UTF-8: check it in one pass, copy it once.
+            payload: std::str::from_utf8(body).map_or_else(
+                |_| String::from_utf8_lossy(body).into_owned(),
+                str::to_owned,
+            ),
         }),
         "in_progress" => Delivery::Status {
             job,
