@@ -1095,7 +1095,33 @@ pub fn handler_effects<Q: JobQueue>(
     ensure!(C, r == EffectResult::Stored, "requeue gave {r:?}");
     let r = io(execute(&mut q, t(4), &requeue))?;
     ensure!(C, r == EffectResult::LeaseLost, "second requeue gave {r:?}");
-    io(execute(&mut q, t(5), &claim))?;
+    // The handler's retry limit counts what the store's does: a claim given back uncounted
+    // (a runner another job took, a job already held on the host) gave its attempt back.
+    let attempt = |r: &EffectResult| match r {
+        EffectResult::Claimed(Some(j)) => Some(j.attempt),
+        _ => None,
+    };
+    let r = io(execute(&mut q, t(5), &claim))?;
+    ensure!(
+        C,
+        attempt(&r) == Some(2),
+        "claim after a counted requeue gave {r:?}"
+    );
+    let give_back = StoreCmd::Requeue {
+        job: JobId(7),
+        host: a.clone(),
+        reason: Reason::RunnerTakenByOtherJob,
+        count_attempt: false,
+        delay: Duration::ZERO,
+    };
+    let r = io(execute(&mut q, t(5), &give_back))?;
+    ensure!(C, r == EffectResult::Stored, "uncounted requeue gave {r:?}");
+    let r = io(execute(&mut q, t(5), &claim))?;
+    ensure!(
+        C,
+        attempt(&r) == Some(2),
+        "claim after an uncounted requeue gave {r:?}"
+    );
     let dead = StoreCmd::DeadLetter {
         job: JobId(7),
         host: a.clone(),
@@ -1106,11 +1132,12 @@ pub fn handler_effects<Q: JobQueue>(
     let rec = io(q.get(JobId(7)))?;
     ensure!(
         C,
-        rec.as_ref().is_some_and(|r| r
-            .history
-            .iter()
-            .map(|e| e.reason.as_str())
-            .eq(["pull_failed", "template_not_in_registry"])),
+        rec.as_ref()
+            .is_some_and(|r| r.history.iter().map(|e| e.reason.as_str()).eq([
+                "pull_failed",
+                "runner_taken_by_other_job",
+                "template_not_in_registry"
+            ])),
         "history {rec:?}"
     );
     let complete = StoreCmd::Complete {

@@ -384,12 +384,15 @@ impl JobRecord {
         }
     }
 
-    /// What the handler receives for a claim: `attempt` is the claims so far, this one included.
+    /// What the handler receives for a claim: `attempt` is the counted claims so far, this one
+    /// included, the same count the store's `max_attempts` limits. A claim given back uncounted
+    /// (host trouble, a runner another job took, a job already held on that host) gave its
+    /// attempt back, so it must not bring the handler's own retry limit closer either.
     pub fn claimed_job(&self) -> ClaimedJob {
         ClaimedJob {
             job: self.job_ref(),
             labels: self.labels.clone(),
-            attempt: self.attempts,
+            attempt: self.counted_attempts().max(1),
         }
     }
 
