@@ -9,7 +9,12 @@ mod metrics_support;
 use anklet::heartbeat::{HostProbe, beat, refresh};
 use anklet::metrics::{MetricsServer, MetricsSource, bind_metrics_port};
 use anklet::store::shared::SharedStore;
+use anklet_core::ids::{HostId, JobId};
+use anklet_core::labels::ClaimFilter;
+use anklet_core::metrics::{Metrics, QueueDepth};
 use anklet_core::queue::QueueSettings;
+use anklet_core::queue::conformance::sample_job;
+use anklet_core::queue::txn::Op;
 use anklet_lite::clock::Clock;
 use anklet_lite::store::embedded::open_store;
 use anklet_lite::store::shared::Exclusive;
@@ -46,6 +51,42 @@ async fn an_unset_port_takes_the_first_free_from_8080() {
     let port = first.local_addr().unwrap().port();
     assert!(port >= 8080);
     assert!(bind_metrics_port(Some(port)).await.is_err());
+}
+
+/// The heartbeat's refresh counts the queue's places (`Op::Depth`, no record read) into the
+/// `anklet_queue_depth` gauges.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn refresh_counts_queued_claimed_and_dead_jobs() {
+    let dir = tempfile::tempdir().unwrap();
+    let embedded = open_store(dir.path().join("queue.redb"), QueueSettings::default()).unwrap();
+    let store = SharedStore::Blocking(Arc::new(Exclusive::new(embedded)));
+    let clock = Arc::new(Clock::new());
+    let host = HostId("mac-1".to_owned());
+    for id in 1..=4 {
+        let op = Op::Enqueue(sample_job(id, "acme", Some("t1")));
+        store.run(clock.now(), op).await.unwrap();
+    }
+    for _ in 0..2 {
+        let op = Op::Claim(
+            host.clone(),
+            ClaimFilter::default(),
+            Duration::from_secs(60),
+        );
+        store.run(clock.now(), op).await.unwrap();
+    }
+    let op = Op::DeadLetter(JobId(1), host, "pull_failed".to_owned());
+    store.run(clock.now(), op).await.unwrap();
+    let registry = Arc::new(Mutex::new(Metrics::new(clock.now())));
+    refresh(&registry, &store, &clock, &HostProbe::new()).await;
+    let depth = *registry.lock().unwrap().queue_depth().unwrap();
+    assert_eq!(
+        depth,
+        QueueDepth {
+            queued: 2,
+            claimed: 1,
+            dead: 1
+        }
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
