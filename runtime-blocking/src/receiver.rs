@@ -28,7 +28,7 @@ use anklet_core::receiver::{
 use std::collections::HashMap;
 use std::io::{Read, Write};
 use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU8, AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::thread::JoinHandle;
 use std::time::Duration;
@@ -36,12 +36,11 @@ use std::time::Duration;
 /// Called with every notice, for logs and metrics.
 pub type NoticeSink = Arc<dyn Fn(&ReceiverNotice) + Send + Sync>;
 
-/// How long a keep-alive connection may sit idle between two requests before it is closed.
+/// How long a read or write may wait: a keep-alive connection idle that long between two
+/// requests is closed, and so is one whose client stops sending (or reading) mid-request, so
+/// neither holds a thread forever. One bound for both, set once per connection: setting it
+/// around every request cost two system calls per webhook.
 pub const IDLE_TIMEOUT: Duration = Duration::from_secs(60);
-
-/// How long one read inside a request (head or body) may stall before the connection is
-/// closed, so a client that stops sending mid-request does not hold a thread forever.
-pub const READ_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// Most bytes of a request's head (request line and headers); a larger head is refused with
 /// 431. GitHub's heads are under 2 KiB.
@@ -78,7 +77,6 @@ pub enum ServeError {
 /// The open connections, so stopping can close the idle ones and wait for the busy ones.
 #[derive(Default)]
 struct Connections {
-    stopping: bool,
     next: u64,
     open: HashMap<u64, Connection>,
 }
@@ -86,10 +84,18 @@ struct Connections {
 struct Connection {
     /// A handle on the socket, to shut an idle connection down when the server stops.
     stream: Option<TcpStream>,
-    /// In an exchange (its request is being read or answered).
-    busy: bool,
+    /// [`IDLE`], [`BUSY`] or [`CLOSED`]: set by the connection's thread around each exchange
+    /// without a shared lock, and by [`ReceiverServer::stop`] to close an idle connection.
+    state: Arc<AtomicU8>,
     thread: Option<JoinHandle<()>>,
 }
+
+/// A connection waiting for its next request.
+const IDLE: u8 = 0;
+/// A connection in an exchange (its request is being read or answered).
+const BUSY: u8 = 1;
+/// A connection the server closed while it was idle.
+const CLOSED: u8 = 2;
 
 /// What a running receiver shares between its threads.
 struct Shared {
@@ -99,6 +105,8 @@ struct Shared {
     clock: Arc<Clock>,
     notices: NoticeSink,
     next_id: AtomicU64,
+    /// Set first thing by [`ReceiverServer::stop`].
+    stopping: AtomicBool,
     connections: Mutex<Connections>,
     /// Store operations that may still start (the `workers` bound).
     permits: Mutex<usize>,
@@ -138,6 +146,7 @@ impl ReceiverServer {
             clock,
             notices,
             next_id: AtomicU64::new(1),
+            stopping: AtomicBool::new(false),
             connections: Mutex::default(),
             permits: Mutex::new(workers.max(1)),
             permit_freed: Condvar::new(),
@@ -165,12 +174,18 @@ impl ReceiverServer {
     /// Stops taking connections and requests, closes idle connections, lets the exchanges in
     /// flight finish, and joins every thread; nothing a client was answered 2xx for is lost.
     pub fn stop(self) {
+        // A connection's thread marks itself idle, then looks at `stopping`: either it sees
+        // it set, or this sees the connection idle and closes it (both SeqCst).
+        self.shared.stopping.store(true, Ordering::SeqCst);
         let idle: Vec<TcpStream> = {
             let mut c = lock(&self.shared.connections);
-            c.stopping = true;
             c.open
                 .values_mut()
-                .filter(|conn| !conn.busy)
+                .filter(|conn| {
+                    conn.state
+                        .compare_exchange(IDLE, CLOSED, Ordering::SeqCst, Ordering::SeqCst)
+                        .is_ok()
+                })
                 .filter_map(|conn| conn.stream.take())
                 .collect()
         };
@@ -214,7 +229,7 @@ fn wake_addr(addr: SocketAddr) -> SocketAddr {
 fn accept_loop(listener: &TcpListener, shared: &Arc<Shared>) {
     loop {
         let accepted = listener.accept();
-        if lock(&shared.connections).stopping {
+        if shared.stopping.load(Ordering::SeqCst) {
             return;
         }
         match accepted {
@@ -230,6 +245,7 @@ fn accept_loop(listener: &TcpListener, shared: &Arc<Shared>) {
 
 /// Gives an accepted connection a thread of its own.
 fn admit(shared: &Arc<Shared>, mut stream: TcpStream) {
+    let state = Arc::new(AtomicU8::new(IDLE));
     let id = {
         let mut c = lock(&shared.connections);
         if c.open.len() >= MAX_CONNECTIONS {
@@ -249,7 +265,7 @@ fn admit(shared: &Arc<Shared>, mut stream: TcpStream) {
             id,
             Connection {
                 stream: stream.try_clone().ok(),
-                busy: false,
+                state: Arc::clone(&state),
                 thread: None,
             },
         );
@@ -259,7 +275,7 @@ fn admit(shared: &Arc<Shared>, mut stream: TcpStream) {
     let spawned = std::thread::Builder::new()
         .name("receiver-conn".into())
         .spawn(move || {
-            serve_connection(&serving, id, stream);
+            serve_connection(&serving, &state, stream);
             lock(&serving.connections).open.remove(&id);
         });
     let mut c = lock(&shared.connections);
@@ -279,44 +295,33 @@ fn admit(shared: &Arc<Shared>, mut stream: TcpStream) {
 
 /// A connection's requests, one after the other, until it closes, idles out or the server
 /// stops.
-fn serve_connection(shared: &Shared, id: u64, stream: TcpStream) {
+fn serve_connection(shared: &Shared, state: &AtomicU8, stream: TcpStream) {
     let _ = stream.set_nodelay(true);
-    let _ = stream.set_write_timeout(Some(READ_TIMEOUT));
+    let _ = stream.set_read_timeout(Some(IDLE_TIMEOUT));
+    let _ = stream.set_write_timeout(Some(IDLE_TIMEOUT));
     let mut conn = Wire {
         stream,
         buf: Vec::with_capacity(8 * 1024),
         scratch: vec![0; 16 * 1024],
     };
     loop {
-        if conn.buf.is_empty() {
-            let _ = conn.stream.set_read_timeout(Some(IDLE_TIMEOUT));
-            match conn.fill() {
-                Ok(true) => {}
-                _ => return,
-            }
-        }
-        if !set_busy(shared, id, true) {
+        if conn.buf.is_empty() && !matches!(conn.fill(), Ok(true)) {
             return;
         }
-        let _ = conn.stream.set_read_timeout(Some(READ_TIMEOUT));
+        if state
+            .compare_exchange(IDLE, BUSY, Ordering::SeqCst, Ordering::SeqCst)
+            .is_err()
+        {
+            // Closed by `stop` while idle: the request that just arrived is not taken.
+            return;
+        }
         let keep_alive = exchange(shared, &mut conn);
-        if !set_busy(shared, id, false) || !keep_alive {
+        state.store(IDLE, Ordering::SeqCst);
+        if !keep_alive || shared.stopping.load(Ordering::SeqCst) {
             let _ = conn.stream.shutdown(Shutdown::Both);
             return;
         }
     }
-}
-
-/// Marks connection `id` busy or idle; `false` once the server is stopping.
-fn set_busy(shared: &Shared, id: u64, busy: bool) -> bool {
-    let mut c = lock(&shared.connections);
-    if c.stopping {
-        return false;
-    }
-    if let Some(conn) = c.open.get_mut(&id) {
-        conn.busy = busy;
-    }
-    true
 }
 
 /// A connection's socket and the bytes read from it but not yet used.
