@@ -11,7 +11,7 @@ use anklet_core::queue::redis_layout::MAX_COMMITS_PER_CALL;
 use anklet_core::queue::txn::{self, Backend, Commit, Op, Reply, Step, Store, StoreError, Txn};
 use anklet_core::time::Timestamp;
 use std::collections::{HashMap, VecDeque};
-use std::sync::{Condvar, Mutex, MutexGuard};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 
 /// A queue the threads of a process share.
 pub trait SharedStore: Send + Sync {
@@ -66,7 +66,6 @@ pub struct Pool<B: Backend> {
     connect: Connect<B>,
     settings: QueueSettings,
     group: Mutex<Group>,
-    group_done: Condvar,
 }
 
 /// Enqueues waiting for a group commit, and the replies of those committed.
@@ -74,8 +73,48 @@ pub struct Pool<B: Backend> {
 struct Group {
     leading: bool,
     next_ticket: u64,
-    pending: VecDeque<(u64, Timestamp, Op)>,
-    replies: HashMap<u64, Result<Reply, String>>,
+    pending: VecDeque<(u64, Timestamp, Op, Arc<Waiter>)>,
+}
+
+/// One caller waiting in a group commit, woken alone: with its reply, or to lead the next
+/// group (a condition variable shared by all waiters woke every one of them after each group).
+#[derive(Default)]
+struct Waiter {
+    state: Mutex<Turn>,
+    wake: Condvar,
+}
+
+#[allow(
+    clippy::large_enum_variant,
+    reason = "one per waiting caller, its reply moved out once"
+)]
+#[derive(Default)]
+enum Turn {
+    #[default]
+    Waiting,
+    Lead,
+    Done(Result<Reply, String>),
+}
+
+impl Waiter {
+    fn set(&self, turn: Turn) {
+        *lock(&self.state) = turn;
+        self.wake.notify_one();
+    }
+
+    /// Blocks until the reply or the lead arrives; `None` means lead.
+    fn wait(&self) -> Option<Result<Reply, String>> {
+        let mut state = lock(&self.state);
+        loop {
+            match std::mem::take(&mut *state) {
+                Turn::Waiting => {
+                    state = self.wake.wait(state).unwrap_or_else(|p| p.into_inner());
+                }
+                Turn::Lead => return None,
+                Turn::Done(reply) => return Some(reply),
+            }
+        }
+    }
 }
 
 impl<B: Backend> Pool<B> {
@@ -86,7 +125,6 @@ impl<B: Backend> Pool<B> {
             connect,
             settings,
             group: Mutex::default(),
-            group_done: Condvar::new(),
         }
     }
 }
@@ -107,30 +145,63 @@ impl<B: CommitMany> Pool<B> {
 
     /// Joins (or leads) a group commit; returns this enqueue's own reply.
     fn enqueue(&self, now: Timestamp, op: Op) -> Result<Reply, String> {
-        let mut group = lock(&self.group);
-        let ticket = group.next_ticket;
-        group.next_ticket += 1;
-        group.pending.push_back((ticket, now, op));
+        let me = Arc::new(Waiter::default());
+        let lead = {
+            let mut group = lock(&self.group);
+            let ticket = group.next_ticket;
+            group.next_ticket += 1;
+            group.pending.push_back((ticket, now, op, Arc::clone(&me)));
+            !std::mem::replace(&mut group.leading, true)
+        };
+        if !lead && let Some(reply) = me.wait() {
+            return reply;
+        }
         loop {
-            if let Some(reply) = group.replies.remove(&ticket) {
+            // Leading: commit what is pending (this caller's enqueue among it unless more
+            // than a group's worth came first), hand the lead on, and answer.
+            let batch: Vec<_> = {
+                let mut group = lock(&self.group);
+                let n = group.pending.len().min(MAX_COMMITS_PER_CALL);
+                group.pending.drain(..n).collect()
+            };
+            let mut waiters = HashMap::with_capacity(batch.len());
+            let ops = batch
+                .into_iter()
+                .map(|(ticket, now, op, waiter)| {
+                    waiters.insert(ticket, waiter);
+                    (ticket, now, op)
+                })
+                .collect();
+            let mut mine = None;
+            for (ticket, reply) in self.commit_group(ops) {
+                match waiters.remove(&ticket) {
+                    Some(w) if Arc::ptr_eq(&w, &me) => mine = Some(reply),
+                    Some(w) => w.set(Turn::Done(reply)),
+                    None => {}
+                }
+            }
+            for (_, w) in waiters {
+                // Never happens (every ticket gets a reply), but no caller may wait forever.
+                let lost = Err("the group commit gave no answer".to_owned());
+                if Arc::ptr_eq(&w, &me) {
+                    mine = Some(lost);
+                } else {
+                    w.set(Turn::Done(lost));
+                }
+            }
+            {
+                let mut group = lock(&self.group);
+                match group.pending.front() {
+                    Some((.., next)) => next.set(Turn::Lead),
+                    None => group.leading = false,
+                }
+            }
+            if let Some(reply) = mine {
                 return reply;
             }
-            if group.leading {
-                group = self
-                    .group_done
-                    .wait(group)
-                    .unwrap_or_else(|p| p.into_inner());
-                continue;
+            if let Some(reply) = me.wait() {
+                return reply;
             }
-            group.leading = true;
-            let n = group.pending.len().min(MAX_COMMITS_PER_CALL);
-            let batch: Vec<_> = group.pending.drain(..n).collect();
-            drop(group);
-            let replies = self.commit_group(batch);
-            group = lock(&self.group);
-            group.replies.extend(replies);
-            group.leading = false;
-            self.group_done.notify_all();
         }
     }
 
