@@ -36,7 +36,8 @@ pub struct ClaimedJob {
     pub job: JobRef,
     /// The job's `runs-on` labels.
     pub labels: Vec<String>,
-    /// Claims so far, this one included (1 on the first claim).
+    /// Counted claims so far, this one included (1 on the first claim): give-backs that did not
+    /// count an attempt are left out, so the handler's retry limit agrees with the store's.
     pub attempt: u32,
 }
 
