@@ -7,9 +7,12 @@
 //! 1. **Throughput**: N keep-alive clients (default 50) each post distinct, correctly signed
 //!    `workflow_job` `queued` deliveries back to back for a fixed time (default 15 s, after a
 //!    2 s warm-up). A 200 means the job was verified (HMAC-SHA256), parsed, filtered and
-//!    committed to Redis (idempotent enqueue: a read script and a guarded commit script) before
-//!    the answer. Printed: requests/s, p50/p99/max latency (client-side, request written →
-//!    response read), non-200 answers.
+//!    committed to Redis before the answer (idempotent enqueue: one guarded commit script;
+//!    concurrent enqueues are group-committed, several to a script call, and a refused commit
+//!    reads to tell a known job). Printed: requests/s, p50/p99/max latency (client-side, request
+//!    written → response read), non-200 answers; CPU per webhook of the daemon, redis-server
+//!    and the load generator; script calls per webhook and Redis' µs per script call
+//!    (`INFO commandstats`).
 //! 2. **Against LPUSH**: `redis-benchmark -t lpush -c N -n 200000` on the same server (what
 //!    Anklet's receiver stores per webhook: one LPUSH). Printed: its rate and p99, and the ratio
 //!    ours / LPUSH (target ≥ 0.5×; our p99 target < 5 ms).
