@@ -405,7 +405,10 @@ pub fn stolen_runner_requeues_the_job(bin: &Path) {
     );
     fleet
         .emulator
-        .set_fault(Fault::JobStealing { count: 1 })
+        .set_fault(Fault::JobStealing {
+            count: 1,
+            swap_only: false,
+        })
         .unwrap();
     let ids = fleet.create_jobs(2, 1500);
     let deadline = Instant::now() + Duration::from_secs(75);
@@ -614,7 +617,10 @@ pub fn runner_swap_makes_no_extra_runner(bin: &Path) {
     );
     fleet
         .emulator
-        .set_fault(Fault::JobStealing { count: 1 })
+        .set_fault(Fault::JobStealing {
+            count: 1,
+            swap_only: true,
+        })
         .unwrap();
     let ids = fleet.create_jobs(2, 1500);
     fleet.wait_completed(&ids, Duration::from_secs(60));

@@ -85,6 +85,11 @@ pub enum Fault {
     JobStealing {
         /// How many runners.
         count: u32,
+        /// Steal only a job whose own runner is registered and idle, so the two runners swap
+        /// jobs. Without it the stolen job may not have a runner yet, and whether its runner
+        /// is created before the theft is known is a race of the test's making.
+        #[serde(default)]
+        swap_only: bool,
     },
 }
 
@@ -130,7 +135,7 @@ impl Fault {
             Fault::DuplicateDeliveries { count }
             | Fault::OutOfOrderDeliveries { count, .. }
             | Fault::LostDeliveries { count }
-            | Fault::JobStealing { count } => {
+            | Fault::JobStealing { count, .. } => {
                 if *count == 0 {
                     return Err("count must be > 0".into());
                 }
@@ -226,7 +231,7 @@ impl Faults {
             Fault::DuplicateDeliveries { count }
             | Fault::OutOfOrderDeliveries { count, .. }
             | Fault::LostDeliveries { count }
-            | Fault::JobStealing { count } => (Some(*count), None),
+            | Fault::JobStealing { count, .. } => (Some(*count), None),
         };
         self.active.push(ActiveFault {
             id: self.next_id,
@@ -334,6 +339,16 @@ impl Faults {
             }
             _ => DeliveryFault::None,
         }
+    }
+
+    /// Whether a job-stealing fault is active, and whether it only swaps (see
+    /// [`Fault::JobStealing`]), so the caller knows which jobs may be stolen.
+    pub fn stealing(&mut self, now: Instant) -> Option<bool> {
+        self.expire(now);
+        self.active.iter().find_map(|f| match f.fault {
+            Fault::JobStealing { swap_only, .. } => Some(swap_only),
+            _ => None,
+        })
     }
 
     /// Whether the next runner should be given another job than its own (uses one up only
@@ -448,7 +463,10 @@ mod tests {
         let f: Fault = serde_json::from_str(
             r#"{"kind":"secondary_rate_limit","route":"**","retry_after_s":3,"span":{"calls":2}}"#,
         )
-        .unwrap_or(Fault::JobStealing { count: 1 });
+        .unwrap_or(Fault::JobStealing {
+            count: 1,
+            swap_only: false,
+        });
         assert_eq!(
             f,
             Fault::SecondaryRateLimit {

@@ -100,7 +100,11 @@ fn stealing_gives_runner_a_job_b_and_a_stays_queued() {
 
     // Without the fault, a runner named for B gets B (not the older A).
     let (rb, tb, _) = jit_runner(&emu, "acme", "app", &format!("r-{}", b.id), &LABELS);
-    emu.set_fault(Fault::JobStealing { count: 1 }).unwrap();
+    emu.set_fault(Fault::JobStealing {
+        count: 1,
+        swap_only: false,
+    })
+    .unwrap();
     let (ra, ta, _) = jit_runner(&emu, "acme", "app", &format!("r-{}", a.id), &LABELS);
     assert_eq!(
         emu.runners().iter().find(|r| r.id == ra).unwrap().made_for,
@@ -117,6 +121,43 @@ fn stealing_gives_runner_a_job_b_and_a_stays_queued() {
     // The runner made for B now finds only A.
     let (_, got_b) = session_and_job(&emu, rb, &tb);
     assert_eq!(got_b, a.id);
+}
+
+#[test]
+fn a_swap_waits_for_the_other_jobs_runner() {
+    let rx = Receiver::start();
+    let emu = start(&rx);
+    let a = emu
+        .create_job(JobSpec::new("acme", "app", &LABELS))
+        .unwrap();
+    let b = emu
+        .create_job(JobSpec::new("acme", "app", &LABELS))
+        .unwrap();
+    emu.set_fault(Fault::JobStealing {
+        count: 1,
+        swap_only: true,
+    })
+    .unwrap();
+    let (ra, ta, _) = jit_runner(&emu, "acme", "app", &format!("r-{}", a.id), &LABELS);
+    let s = service(
+        &emu,
+        &ta,
+        "POST",
+        "/sessions",
+        Some(&serde_json::json!({"runner_id": ra})),
+    );
+    let sid = s.body["session_id"].as_str().unwrap().to_owned();
+    // B's runner is not registered yet: A's runner is held, not given A.
+    let held = service(&emu, &ta, "GET", &format!("/sessions/{sid}/job"), None);
+    assert_eq!(held.status, 204, "{:?}", held.body);
+    assert_eq!(emu.job(a.id).unwrap().status, JobStatus::Queued);
+
+    let (rb, tb, _) = jit_runner(&emu, "acme", "app", &format!("r-{}", b.id), &LABELS);
+    let got = service(&emu, &ta, "GET", &format!("/sessions/{sid}/job"), None);
+    assert_eq!(got.status, 200, "{:?}", got.body);
+    assert_eq!(got.body["job_id"], b.id, "runner made for A was given B");
+    let (_, got_b) = session_and_job(&emu, rb, &tb);
+    assert_eq!(got_b, a.id, "runner made for B was given A");
 }
 
 #[test]

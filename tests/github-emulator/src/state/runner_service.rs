@@ -51,10 +51,17 @@ impl State {
         }
         let eligible = self.eligible(&runner);
         let own = runner.made_for.filter(|j| eligible.contains(j));
+        let swap_only = runner.made_for.is_some() && self.faults.stealing(now) == Some(true);
+        let idle_own_runner = self.reserved_by_others(rid);
         let other = eligible
             .iter()
             .copied()
-            .find(|j| Some(*j) != runner.made_for);
+            .find(|j| Some(*j) != runner.made_for && (!swap_only || idle_own_runner.contains(j)));
+        if swap_only && other.is_none() && eligible.iter().any(|j| Some(*j) != runner.made_for) {
+            // A swap is due but the other job's runner is not there yet: hold this runner
+            // (GitHub may take a while to route a job too) until it is.
+            return (None, Vec::new());
+        }
         let steal = runner.made_for.is_some() && self.faults.steal(now, other.is_some());
         let chosen = if steal {
             other
