@@ -4,10 +4,12 @@
 //! One thread accepts connections and hands each to a thread of its own, which serves that
 //! connection's requests (HTTP/1.1 keep-alive, parsed with `httparse`) until the client closes
 //! it, it idles for [`IDLE_TIMEOUT`], or the server stops. A connection therefore never waits
-//! for another one: tiny_http's task pool, used here before, could leave a connection arriving
-//! in the same instant as another one unserved until some keep-alive connection closed (its
-//! pool counts a worker already woken for the previous connection as idle), and GitHub opens
-//! connections in bursts.
+//! for another one. tiny_http (the metrics server's) was used here before: it has no read or
+//! idle timeouts and no connection cap, so a client that stalls mid-request or idles on a
+//! keep-alive connection holds a thread forever, and its task pool stranded a connection
+//! arriving with another one (fixed in `vendor/tiny_http`). The receiver's port faces the
+//! internet, so it bounds every read ([`READ_TIMEOUT`], [`IDLE_TIMEOUT`]) and the connections
+//! ([`MAX_CONNECTIONS`]); `httparse` (hyper's parser) does the parsing.
 //!
 //! Each exchange reads the body (at most [`MAX_BODY_BYTES`]; a larger `Content-Length` is
 //! refused with 413 before reading), verifies and parses it outside any lock, lets the machine
