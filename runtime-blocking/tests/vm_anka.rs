@@ -10,15 +10,14 @@ use anklet_core::secret::Secret;
 use anklet_core::vm::AnkaSettings;
 use anklet_lite::vm::anka::AnkaRunner;
 use anklet_lite::vm::call::AnkaConfig;
-use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
 const JIT: &str = "eyJydW5uZXIiOiJzZWNyZXQtaml0LWNvbmZpZyJ9";
 
-/// The stand-in scripts, written once before any test spawns (a script still open for writing
-/// while another thread forks cannot be executed: ETXTBSY).
+/// The stand-in scripts, written once by a child process (see `anklet_tests::script`: a
+/// script still open for writing while another thread forks cannot be executed, ETXTBSY).
 fn scripts() -> &'static Path {
     static DIR: OnceLock<tempfile::TempDir> = OnceLock::new();
     DIR.get_or_init(|| {
@@ -26,8 +25,7 @@ fn scripts() -> &'static Path {
         let fixtures = Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/fixtures/anka");
         let write = |name: &str, body: &str| {
             let path = dir.path().join(name);
-            std::fs::write(&path, format!("#!/bin/sh\n{body}\n")).unwrap();
-            std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).unwrap();
+            anklet_tests::script::write_executable(&path, &format!("#!/bin/sh\n{body}\n"));
         };
         write(
             "anka-inventory",

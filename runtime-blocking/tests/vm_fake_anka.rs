@@ -12,7 +12,6 @@ use anklet_core::secret::Secret;
 use anklet_core::vm::AnkaSettings;
 use anklet_lite::vm::anka::AnkaRunner;
 use anklet_lite::vm::call::AnkaConfig;
-use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 use std::process::ExitCode;
 use std::time::Duration;
@@ -66,16 +65,14 @@ fn driver_against_the_fake() {
     let me = std::env::current_exe().unwrap();
     std::os::unix::fs::symlink(&me, dir.path().join("anka")).unwrap();
     let wrapper = dir.path().join("anka-wrapper");
-    std::fs::write(
+    anklet_tests::script::write_executable(
         &wrapper,
-        format!(
+        &format!(
             "#!/bin/sh\nFAKE_ANKA_HOME='{}' exec '{}' \"$@\"\n",
             home.display(),
             dir.path().join("anka").display()
         ),
-    )
-    .unwrap();
-    std::fs::set_permissions(&wrapper, std::fs::Permissions::from_mode(0o755)).unwrap();
+    );
     let scripts = dir.path().join("plugins/handlers/github");
     std::fs::create_dir_all(&scripts).unwrap();
     for s in [

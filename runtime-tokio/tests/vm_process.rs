@@ -10,7 +10,6 @@ use anklet_core::ids::{JobId, VmName};
 use anklet_core::secret::Secret;
 use anklet_core::vm::{AnkaSettings, Exit, ProcessOutput};
 use anklet_lite::vm::call::AnkaConfig;
-use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
@@ -138,13 +137,13 @@ async fn exit_codes_signals_and_spawn_failures() {
     assert!(matches!(out.exit, Exit::SpawnFailed(_)));
 }
 
-/// The stand-in `anka`, written once before anything spawns from it (ETXTBSY otherwise).
+/// The stand-in `anka`, written once by a child process (see `anklet_tests::script`: ETXTBSY).
 fn fake_anka() -> &'static Path {
     static DIR: OnceLock<tempfile::TempDir> = OnceLock::new();
     DIR.get_or_init(|| {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("anka");
-        std::fs::write(
+        anklet_tests::script::write_executable(
             &path,
             r#"#!/bin/sh
 D=$(dirname "$0")
@@ -159,9 +158,7 @@ case "$2" in
   *) printf '{"status":"OK","code":0,"body":{},"message":""}' ;;
 esac
 "#,
-        )
-        .unwrap();
-        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).unwrap();
+        );
         dir
     })
     .path()

@@ -9,6 +9,7 @@ pub mod log_suite;
 pub mod metrics_suite;
 pub mod receiver_suite;
 pub mod redis_server;
+pub mod script;
 pub mod vm_faults;
 
 /// One `#[test]` per function of a shared suite module, each called with the daemon binary
