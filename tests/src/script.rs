@@ -16,19 +16,21 @@ use std::process::{Command, Stdio};
 /// When `sh` cannot be run or the write fails: a test fixture that cannot be made is a test
 /// failure.
 pub fn write_executable(path: &Path, body: &str) {
+    let fail = |what: &str, e: std::io::Error| -> ! {
+        panic!("writing the script {}: {what}: {e}", path.display())
+    };
     let mut child = Command::new("sh")
         .args(["-c", r#"cat > "$1" && chmod 755 "$1""#, "write_executable"])
         .arg(path)
         .stdin(Stdio::piped())
         .spawn()
-        .expect("spawn sh to write a script");
-    child
-        .stdin
-        .take()
-        .expect("piped stdin")
-        .write_all(body.as_bytes())
-        .expect("write the script to sh");
-    let status = child.wait().expect("wait for sh");
+        .unwrap_or_else(|e| fail("spawn sh", e));
+    if let Some(mut stdin) = child.stdin.take() {
+        stdin
+            .write_all(body.as_bytes())
+            .unwrap_or_else(|e| fail("write to sh", e));
+    }
+    let status = child.wait().unwrap_or_else(|e| fail("wait for sh", e));
     assert!(
         status.success(),
         "writing {} failed: {status}",
