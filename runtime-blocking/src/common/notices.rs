@@ -4,6 +4,7 @@
 use anklet_core::handler::Notice;
 use anklet_core::receiver::ReceiverNotice;
 use anklet_core::receiver::redeliver::RecoveryNotice;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 /// The fields every log line of a handler plugin carries, as Anklet's do.
 #[derive(Clone, Debug)]
@@ -109,4 +110,26 @@ pub fn log_recovery_notice(plugin: &str, n: &RecoveryNotice) {
             removed,
         } => tracing::info!(plugin, redelivered, checked, removed, "recovery cycle done"),
     }
+}
+
+/// Logs one external call of a job's lifecycle at debug: an anka plan (its child processes,
+/// from the first spawn to the last exit) or a GitHub call (from the hand-over to the GitHub
+/// executor to its answer). `start_us` is wall-clock µs since the epoch, so the daemon bench
+/// can take these spans out of a job's webhook → runner start time (orchestration overhead).
+pub fn log_external(call: &'static str, step: &str, start: SystemTime, took: Duration) {
+    let start_us = start
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| u64::try_from(d.as_micros()).unwrap_or(u64::MAX));
+    let took_us = u64::try_from(took.as_micros()).unwrap_or(u64::MAX);
+    tracing::debug!(call, step, start_us, took_us, "external call");
+}
+
+/// The variant name of an effect's command (`Clone`, `CreateRunnerConfig`), nothing else:
+/// the fields may hold credentials.
+pub fn step_name(cmd: &impl std::fmt::Debug) -> String {
+    let text = format!("{cmd:?}");
+    text.split(|c: char| !c.is_ascii_alphanumeric())
+        .next()
+        .unwrap_or_default()
+        .to_owned()
 }

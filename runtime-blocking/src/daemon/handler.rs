@@ -9,6 +9,7 @@
 //! the anka driver, GitHub effects through the GitHub executor, notices go to the sink.
 
 use crate::clock::Clock;
+use crate::common::notices::{log_external, step_name};
 use crate::github::GithubHandle;
 use crate::store::shared::SharedStore;
 use crate::vm::anka::AnkaRunner;
@@ -25,7 +26,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{Receiver, RecvTimeoutError, Sender, channel};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant, SystemTime};
 
 /// Called with every notice of the handler, for logs and metrics.
 pub type NoticeSink = Arc<dyn Fn(&Notice) + Send + Sync>;
@@ -269,28 +270,6 @@ fn dispatch(effect: Effect, exec: &Executors, tx: &Sender<Msg>, labels: &Labels)
             (exec.notices)(&n);
         }
     }
-}
-
-/// Logs one external call of a job's lifecycle at debug: an anka plan (its child processes,
-/// from the first spawn to the last exit) or a GitHub call (from the hand-over to the GitHub
-/// executor to its answer). `start_us` is wall-clock µs since the epoch, so the daemon bench
-/// can take these spans out of a job's webhook → runner start time (orchestration overhead).
-fn log_external(call: &'static str, step: &str, start: SystemTime, took: Duration) {
-    let start_us = start
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| u64::try_from(d.as_micros()).unwrap_or(u64::MAX));
-    let took_us = u64::try_from(took.as_micros()).unwrap_or(u64::MAX);
-    tracing::debug!(call, step, start_us, took_us, "external call");
-}
-
-/// The variant name of an effect's command (`Clone`, `CreateRunnerConfig`), nothing else:
-/// the fields may hold credentials.
-fn step_name(cmd: &impl std::fmt::Debug) -> String {
-    let text = format!("{cmd:?}");
-    text.split(|c: char| !c.is_ascii_alphanumeric())
-        .next()
-        .unwrap_or_default()
-        .to_owned()
 }
 
 fn failed(class: FailureClass, message: impl Into<String>) -> EffectResult {

@@ -24,10 +24,11 @@ use anklet_core::queue::txn::{Op, Reply};
 use anklet_core::queue::{NEWS_POLL_INTERVAL, news_of, store_op, store_result};
 use anklet_core::vm::AnkaSettings;
 use anklet_lite::clock::Clock;
+use anklet_lite::common::notices::{log_external, step_name};
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, SystemTime};
 use tokio::sync::Notify;
 use tokio::sync::mpsc::{UnboundedReceiver, UnboundedSender, unbounded_channel};
 use tokio::task::JoinHandle;
@@ -289,28 +290,6 @@ fn dispatch(effect: Effect, exec: &Executors, tx: &UnboundedSender<Msg>, labels:
             (exec.notices)(&n);
         }
     }
-}
-
-/// Logs one external call of a job's lifecycle at debug: an anka plan (its child processes,
-/// from the first spawn to the last exit) or a GitHub call (from the hand-over to the GitHub
-/// executor to its answer). `start_us` is wall-clock µs since the epoch, so the daemon bench
-/// can take these spans out of a job's webhook → runner start time (orchestration overhead).
-fn log_external(call: &'static str, step: &str, start: SystemTime, took: Duration) {
-    let start_us = start
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| u64::try_from(d.as_micros()).unwrap_or(u64::MAX));
-    let took_us = u64::try_from(took.as_micros()).unwrap_or(u64::MAX);
-    tracing::debug!(call, step, start_us, took_us, "external call");
-}
-
-/// The variant name of an effect's command (`Clone`, `CreateRunnerConfig`), nothing else:
-/// the fields may hold credentials.
-fn step_name(cmd: &impl std::fmt::Debug) -> String {
-    let text = format!("{cmd:?}");
-    text.split(|c: char| !c.is_ascii_alphanumeric())
-        .next()
-        .unwrap_or_default()
-        .to_owned()
 }
 
 fn failed(class: FailureClass, message: impl Into<String>) -> EffectResult {
