@@ -702,6 +702,12 @@ pub struct Config {
 }
 
 impl Config {
+    /// The handler plugins, in file order: each is a host of the fleet, so the metrics
+    /// heartbeat and the daemons' start-up walk exactly these.
+    pub fn handlers(&self) -> impl Iterator<Item = &Plugin> {
+        self.plugins.iter().filter(|p| p.is_handler())
+    }
+
     /// Where the value at `path` (e.g. `plugins[0].token`, `global_database_url`) came from;
     /// `None` means it was not set (a default applies, if any).
     pub fn origin(&self, path: &str) -> Option<&Origin> {

@@ -97,12 +97,7 @@ pub fn start(
         addr = %server.local_addr(),
         "metrics on /metrics/v1?format=json|prometheus and /metrics"
     );
-    let hosts: Vec<String> = config
-        .plugins
-        .iter()
-        .filter(|p| p.is_handler())
-        .map(|p| p.name.clone())
-        .collect();
+    let hosts: Vec<String> = config.handlers().map(|p| p.name.clone()).collect();
     let (tx, rx) = channel();
     let (registry, store, clock) = (Arc::clone(registry), Arc::clone(store), Arc::clone(clock));
     let interval = config.metrics.sleep_interval();

@@ -254,7 +254,7 @@ fn start_plugins(
         executors: Vec::new(),
     };
     let plugins_path = expand_home(config.plugins_path(), env);
-    for plugin in config.plugins.iter().filter(|p| p.is_handler()) {
+    for plugin in config.handlers() {
         let parts = HandlerParts::of(plugin, &plugins_path, registry, clock)?;
         let executor = GithubExecutor::start(parts.client, Arc::clone(clock));
         let exec = Executors {

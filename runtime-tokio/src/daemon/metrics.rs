@@ -102,12 +102,7 @@ pub async fn start(
         addr = %server.local_addr(),
         "metrics on /metrics/v1?format=json|prometheus and /metrics"
     );
-    let hosts: Vec<String> = config
-        .plugins
-        .iter()
-        .filter(|p| p.is_handler())
-        .map(|p| p.name.clone())
-        .collect();
+    let hosts: Vec<String> = config.handlers().map(|p| p.name.clone()).collect();
     let (stop, stopped) = oneshot::channel();
     let task = tokio::spawn(heartbeat_loop(
         Arc::clone(registry),

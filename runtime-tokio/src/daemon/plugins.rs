@@ -54,7 +54,7 @@ pub async fn start(
         executors: Vec::new(),
     };
     let plugins_path = expand_home(config.plugins_path(), env);
-    for plugin in config.plugins.iter().filter(|p| p.is_handler()) {
+    for plugin in config.handlers() {
         let parts = HandlerParts::of(plugin, &plugins_path, registry, clock)?;
         let executor = GithubExecutor::start(parts.client, Arc::clone(clock))
             .with_context(|| format!("cannot start handler {}", parts.name))?;
